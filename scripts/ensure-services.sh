@@ -57,18 +57,18 @@ mysql_client() { command -v mariadb || command -v mysql || true; }
 mysql_up() {
     local admin
     admin="$(mysql_admin)"
-    if [[ -n "$admin" ]]; then
-        # ping exits 0 whenever the server answers, even if it refuses the login.
-        timeout 5 "$admin" --no-defaults --protocol=tcp -h"$HOST" -P"$MYSQL_PORT" -uroot \
-            --connect-timeout=2 ping >/dev/null 2>&1
-    else
-        # The server speaks first: a handshake packet means it is up.
-        # shellcheck disable=SC2016  # expanded by the inner bash
-        timeout 3 bash -c '
-            exec 3<>"/dev/tcp/$0/$1" || exit 1
-            [[ -n "$(head -c 5 <&3 | od -An -tx1)" ]]
-        ' "$HOST" "$MYSQL_PORT" 2>/dev/null
+    # ping exits 0 whenever the server answers, even if it refuses the password...
+    if [[ -n "$admin" ]] && timeout 5 "$admin" --no-defaults --protocol=tcp -h"$HOST" \
+        -P"$MYSQL_PORT" -uroot --connect-timeout=2 ping >/dev/null 2>&1; then
+        return 0
     fi
+    # ...but not when it refuses the host (error 1130). The server speaks first: any packet
+    # (a handshake, or such an error) means it is up; the login is checked later.
+    # shellcheck disable=SC2016  # expanded by the inner bash
+    timeout 3 bash -c '
+        exec 3<>"/dev/tcp/$0/$1" || exit 1
+        [[ -n "$(head -c 5 <&3 | od -An -tx1)" ]]
+    ' "$HOST" "$MYSQL_PORT" 2>/dev/null
 }
 
 # wait_for NAME PROBE LOGFILE: poll PROBE until it succeeds or TIMEOUT seconds pass.
