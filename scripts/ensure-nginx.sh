@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
-# Make sure an nginx binary is available for the local stack and the nginx test.
+# Make sure an nginx binary is available for `make stack` and the nginx integration test.
 #
-#   scripts/ensure-nginx.sh          # silent when nginx is already installed
+#   scripts/ensure-nginx.sh          silent, and instant, when nginx is already installed
+#   scripts/ensure-nginx.sh --print  also print the path of the nginx binary
 #
-# Looks for $NGINX, then `nginx` on PATH, then /usr/sbin/nginx and /usr/local/sbin/nginx.
-# When none is found and we run as root on a Debian/Ubuntu machine, installs Debian's
-# `nginx` package (the plain binary; bookworm's `nginx-light` is only a meta-package on
-# top of it) without recommends. The package's own service is never started: the project
-# runs nginx itself with a rendered config (deploy/render-nginx-conf.py), never with
-# /etc/nginx's default site or the distribution's systemd unit.
-#
-# Otherwise it stops with a message saying what to install. Idempotent; prints nothing
-# and returns at once when nginx is already there.
+# Looks for $NGINX, then `nginx` on PATH, then /usr/sbin and /usr/local/sbin. When none is
+# found and we run as root with apt-get, installs Debian's `nginx` package without
+# recommends (on Debian 12 `nginx-light` is only a meta-package on top of it). The
+# package's own service is kept from starting during the install and is never used: the
+# project runs nginx itself with a config rendered from deploy/nginx.conf, never with
+# /etc/nginx or the distribution's systemd unit. Otherwise it stops and says what to install.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PRINT=0
+case "${1:-}" in
+    "") ;;
+    --print) PRINT=1 ;;
+    -h | --help)
+        sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *) die "unknown argument '$1' (try --help)" ;;
+esac
 
 find_nginx() {
     local candidate
-    for candidate in "${NGINX:-}" "$(command -v nginx 2>/dev/null || true)" \
+    if [[ -n "${NGINX:-}" ]]; then
+        printf '%s\n' "$NGINX"
+        return 0
+    fi
+    for candidate in "$(command -v nginx 2>/dev/null || true)" \
         /usr/sbin/nginx /usr/local/sbin/nginx /usr/local/nginx/sbin/nginx; do
         if [[ -n "$candidate" && -x "$candidate" ]]; then
             printf '%s\n' "$candidate"
@@ -26,60 +41,37 @@ find_nginx() {
     return 1
 }
 
-if find_nginx >/dev/null; then
+if [[ -n "${NGINX:-}" ]] && [[ ! -x "$NGINX" || -d "$NGINX" ]]; then
+    die "NGINX=$NGINX is not an executable file"
+fi
+if nginx_bin="$(find_nginx)"; then
+    [[ "$PRINT" -eq 1 ]] && printf '%s\n' "$nginx_bin"
     exit 0
 fi
 
-explain() {
-    cat >&2 <<'EOF'
-nginx is required (for `make stack` and the nginx integration test) but was not found.
-Install it, then run this again:
-  Debian/Ubuntu:  sudo apt-get install --no-install-recommends nginx
-  Fedora/RHEL:    sudo dnf install nginx
-  macOS:          brew install nginx
-or point NGINX at an nginx binary: NGINX=/path/to/nginx
-The project never uses the distribution's nginx service or /etc/nginx: it renders its own
-config from deploy/nginx.conf and runs nginx with it.
-EOF
-    exit 1
-}
-
-if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-    explain
+if ! is_root || ! have apt-get; then
+    die "nginx is not installed: install it with '$(install_hint nginx)' (Debian/Ubuntu; \
+'dnf install nginx' on Fedora, 'brew install nginx' on macOS), or point NGINX at a binary. \
+Only the binary is used: the project renders its own config from deploy/nginx.conf."
 fi
 
-echo "ensure-nginx: installing Debian's nginx package" >&2
-
 # Keep the package's init script / systemd unit from starting nginx (with the default
-# site on port 80) during the install: the policy layer that invoke-rc.d and
-# deb-systemd-invoke consult answers "101: action forbidden". An existing policy is
-# left alone; ours is removed again on exit.
+# site on port 80) during the install: invoke-rc.d and deb-systemd-invoke ask
+# policy-rc.d, and 101 means "action forbidden". An existing policy is left alone; ours
+# is removed again on exit.
 POLICY=/usr/sbin/policy-rc.d
 created_policy=0
-cleanup() {
-    if [[ "$created_policy" -eq 1 ]]; then
-        rm -f "$POLICY"
-    fi
-}
-trap cleanup EXIT
+# shellcheck disable=SC2317  # called by the EXIT trap
+remove_policy() { if [[ "$created_policy" -eq 1 ]]; then rm -f "$POLICY"; fi; }
+trap remove_policy EXIT
 if [[ ! -e "$POLICY" ]]; then
-    printf '#!/bin/sh\n# temporary, from scripts/ensure-nginx.sh\nexit 101\n' >"$POLICY"
+    printf '#!/bin/sh\n# temporary, from scripts/ensure-nginx.sh: start no services\nexit 101\n' >"$POLICY"
     chmod 755 "$POLICY"
     created_policy=1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-apt_install() {
-    apt-get install -y -q --no-install-recommends nginx >&2
-}
-if ! apt_install; then
-    # Package lists missing or stale (a fresh machine): refresh once and retry.
-    apt-get update -q >&2
-    apt_install
-fi
-
-if ! nginx_bin="$(find_nginx)"; then
-    echo "ensure-nginx: nginx was installed but no binary was found" >&2
-    explain
-fi
-echo "ensure-nginx: $("$nginx_bin" -v 2>&1) at $nginx_bin" >&2
+apt_install nginx
+nginx_bin="$(find_nginx)" || die "the nginx package is installed but no nginx binary was found"
+say "$("$nginx_bin" -v 2>&1) at $nginx_bin"
+[[ "$PRINT" -eq 1 ]] && printf '%s\n' "$nginx_bin"
+exit 0
