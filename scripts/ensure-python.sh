@@ -37,11 +37,11 @@ fi
 
 ensure_base_python() {
     if ! have "$PYTHON3"; then
-        if is_root && have apt-get; then
+        if [[ "$PYTHON3" == python3 ]] && is_root && have apt-get; then
             apt_install python3 python3-venv
-        else
-            die "$PYTHON3 not found: install Python 3.11 or newer ($(install_hint python3 python3-venv))"
         fi
+        have "$PYTHON3" ||
+            die "$PYTHON3 not found: install Python 3.11 or newer ($(install_hint python3 python3-venv))"
     fi
     "$PYTHON3" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
         die "$PYTHON3 is $("$PYTHON3" -V 2>&1); the project needs Python 3.11 or newer (set PYTHON3=...)"
