@@ -1,0 +1,1 @@
+"""MariaDB storage: connection pool, schema, users and statuses. Knows nothing of HTTP."""

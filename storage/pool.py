@@ -1,0 +1,85 @@
+"""The aiomysql connection pool of one worker process, and the query helpers on it.
+
+Created in each worker after the fork (asyncio pools are not fork-safe). Connections
+run in autocommit mode: a pooled connection never holds an open snapshot or an
+uncommitted write. Every query is bounded by a timeout, and every driver failure
+becomes :class:`StorageUnavailable`, so a request never hangs on a dead database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import aiomysql
+import pymysql
+
+from storage.errors import EmailTaken, StorageUnavailable, UnknownUser
+from storage.urls import parse_mysql_url
+
+ER_DUP_ENTRY = 1062
+ER_NO_REFERENCED_ROW = 1452
+
+
+class Database:
+    """A lazily connected pool with bounded waits."""
+
+    def __init__(self, mysql_url: str, *, max_connections: int = 10, timeout: float = 3.0):
+        self._params = parse_mysql_url(mysql_url)
+        self._max = max_connections
+        self._timeout = timeout
+        self._pool: aiomysql.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get_pool(self) -> aiomysql.Pool:
+        if self._pool is not None:
+            return self._pool
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await aiomysql.create_pool(
+                    minsize=1,
+                    maxsize=self._max,
+                    autocommit=True,
+                    connect_timeout=self._timeout,
+                    pool_recycle=3600,
+                    **self._params.connect_kwargs(),
+                )
+        return self._pool
+
+    async def _run(self, sql: str, args: Sequence[Any], *, fetch: bool) -> Any:
+        pool = await self._get_pool()
+        async with pool.acquire() as conn, conn.cursor() as cur:
+            await cur.execute(sql, args)
+            return await cur.fetchall() if fetch else cur.lastrowid
+
+    async def _bounded(self, sql: str, args: Sequence[Any], *, fetch: bool) -> Any:
+        try:
+            return await asyncio.wait_for(self._run(sql, args, fetch=fetch), self._timeout)
+        except pymysql.err.IntegrityError as exc:
+            code = exc.args[0] if exc.args else None
+            if code == ER_DUP_ENTRY:
+                raise EmailTaken() from exc
+            if code == ER_NO_REFERENCED_ROW:
+                raise UnknownUser() from exc
+            raise
+        except (TimeoutError, pymysql.err.OperationalError, pymysql.err.InterfaceError,
+                OSError) as exc:
+            raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a SELECT with parameters and return every row."""
+        return list(await self._bounded(sql, args, fetch=True))
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        """Run a write with parameters and return the new row's auto-increment id."""
+        return int(await self._bounded(sql, args, fetch=False) or 0)
+
+    async def ping(self) -> None:
+        await self.fetch_all("SELECT 1")
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            await self._pool.wait_closed()
+            self._pool = None
