@@ -1,0 +1,28 @@
+"""Server-side sessions for Tornado, stored in Redis hashes.
+
+A reusable package: it knows nothing of this application's routes. The parts:
+
+* :mod:`sessions.session` – the per-request session object that records changes;
+* :mod:`sessions.store` – the Redis store (key layout and every command: see there);
+* :mod:`sessions.scripts` – the Lua scripts the store runs;
+* :mod:`sessions.mixin` – ``SessionMixin`` for ``tornado.web.RequestHandler``;
+* :mod:`sessions.ids` – ids, cookie locators, key names;
+* :mod:`sessions.redis_client` – a redis-py client with bounded timeouts.
+"""
+
+from sessions.ids import Locator
+from sessions.mixin import SessionMixin
+from sessions.redis_client import connect
+from sessions.session import Session
+from sessions.store import RedisSessionStore, SessionConfig, SessionInfo, SessionUnavailable
+
+__all__ = [
+    "Locator",
+    "RedisSessionStore",
+    "Session",
+    "SessionConfig",
+    "SessionInfo",
+    "SessionMixin",
+    "SessionUnavailable",
+    "connect",
+]

@@ -1,0 +1,121 @@
+"""The Lua scripts the session store runs with EVALSHA: one round trip each, atomic.
+
+Times are integers in milliseconds from the application's clock (injectable for
+tests); key lifetimes are set with relative PEXPIRE so that Redis's own clock, not
+the application host's, decides when a key disappears. A session's key lifetime is
+always ``min(created + absolute, last_seen + idle) - now``.
+"""
+
+# LOAD  KEYS: session [, user index]
+#       ARGV: now, idle, absolute, touch_after, sid
+# Returns the hash as a flat array, or nil when missing, incomplete or timed out
+# (a timed-out session is deleted on the spot and removed from its user's index).
+# ``last_seen`` is only rewritten when it is older than ``touch_after``: most reads
+# stay reads, and the idle timeout is exact to within ``touch_after``.
+LOAD = """
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return false end
+local created, seen
+for i = 1, #h, 2 do
+  if h[i] == '@c' then created = tonumber(h[i + 1])
+  elseif h[i] == '@s' then seen = tonumber(h[i + 1]) end
+end
+local now, idle, absolute = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if not created or not seen or now >= created + absolute or now >= seen + idle then
+  redis.call('DEL', KEYS[1])
+  if KEYS[2] then redis.call('ZREM', KEYS[2], ARGV[5]) end
+  return false
+end
+if now - seen >= tonumber(ARGV[4]) then
+  local expires = math.min(created + absolute, now + idle)
+  redis.call('HSET', KEYS[1], '@s', now)
+  redis.call('PEXPIRE', KEYS[1], expires - now)
+  if KEYS[2] then
+    redis.call('ZADD', KEYS[2], expires, ARGV[5])
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+    local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+    redis.call('PEXPIRE', KEYS[2], math.max(1, tonumber(last[2]) - now))
+  end
+  for i = 1, #h, 2 do
+    if h[i] == '@s' then h[i + 1] = tostring(now) end
+  end
+end
+return h
+"""
+
+# CREATE  KEYS: session [, user index]
+#         ARGV: now, idle, absolute, sid, field1, value1, ...
+# Writes a new session hash with its metadata and lifetime and, for a signed-in
+# session, adds it to the user's index (scored by expiry), pruning dead members and
+# keeping the index alive exactly as long as its longest-lived member.
+CREATE = """
+local now, idle, absolute = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ttl = math.min(idle, absolute)
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('PEXPIRE', KEYS[1], ttl)
+if KEYS[2] then
+  redis.call('ZADD', KEYS[2], now + ttl, ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIRE', KEYS[2], math.max(1, tonumber(last[2]) - now))
+end
+return 1
+"""
+
+# SAVE  KEYS: session
+#       ARGV: n_set, n_del, n_incr, set pairs..., del names..., incr pairs...
+# Applies a request's delta only if the session still exists, so a request that
+# finishes after logout, revocation or expiry cannot bring the session back.
+# Returns nil when the session is gone, else the counters' new values in order.
+SAVE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local n_set, n_del, n_incr = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local i = 4
+if n_set > 0 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, i + 2 * n_set - 1))
+  i = i + 2 * n_set
+end
+if n_del > 0 then
+  redis.call('HDEL', KEYS[1], unpack(ARGV, i, i + n_del - 1))
+  i = i + n_del
+end
+local out = {}
+for j = 1, n_incr do
+  out[j] = redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+return out
+"""
+
+# LIST  KEYS: user index
+#       ARGV: now, key prefix of the user's sessions ("...sess:{u:<id>}:")
+# Prunes expired members, then returns for each live session:
+# sid, created, last_seen, ip, user agent (members whose hash vanished are dropped).
+LIST = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local out = {}
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local m = redis.call('HMGET', ARGV[2] .. sid, '@c', '@s', '@ip', '@ua')
+  if m[1] then
+    table.insert(out, {sid, m[1], m[2], m[3] or '', m[4] or ''})
+  else
+    redis.call('ZREM', KEYS[1], sid)
+  end
+end
+return out
+"""
+
+# END_OTHERS  KEYS: user index
+#             ARGV: key prefix of the user's sessions, sid to keep ('' keeps none)
+# Deletes every session of the user but one, and their index entries.
+# Returns how many were ended.
+END_OTHERS = """
+local n = 0
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if sid ~= ARGV[2] then
+    n = n + redis.call('DEL', ARGV[1] .. sid)
+    redis.call('ZREM', KEYS[1], sid)
+  end
+end
+return n
+"""

@@ -1,0 +1,261 @@
+"""Sessions in Redis hashes: the store, its key layout and every command it sends.
+
+Key layout (``P`` is the configured prefix, ``<sid>`` a 43-character id):
+
+``P sess:a:<sid>`` (hash)
+    An anonymous session, created only once something is put in it.
+``P sess:{u:<user_id>}:<sid>`` (hash)
+    A signed-in session. The ``{u:<user_id>}`` hash tag puts it in the same Redis
+    Cluster slot as its user's index, so the scripts below touch one slot only.
+``P sess:{u:<user_id>}:index`` (sorted set)
+    The user's live sessions: member = sid, score = expiry time (ms). Pruned of dead
+    members whenever a script touches it, and given the lifetime of its longest-lived
+    member, so it never grows with dead entries and disappears with the last session.
+
+Hash fields: ``@c`` created (ms), ``@s`` last seen (ms), ``@ip`` client address and
+``@ua`` user agent at sign-in (for "your sessions" lists); every other field is one
+session attribute, its value JSON (counters are plain integers, which are JSON too).
+The hash's TTL is ``min(@c + absolute, @s + idle) - now``; the timeouts are also
+checked in the LOAD script, so an expired session is refused even before Redis
+evicts it. The key's name never changes (no RENAME: it is not Cluster-safe).
+
+Commands, one round trip each (scripts run atomically with EVALSHA; see
+``sessions.scripts`` for their bodies):
+
+* read a session:     EVALSHA LOAD (HGETALL; when ``@s`` is older than ``touch_after``
+  also HSET @s, PEXPIRE and the index's ZADD/ZREMRANGEBYSCORE/ZRANGE/PEXPIRE;
+  DEL + ZREM when timed out)
+* write a change:     EVALSHA SAVE (EXISTS, then HSET / HDEL / HINCRBY of the changed
+  fields only; nothing if the session was deleted meanwhile: no resurrection)
+* store a new one:    EVALSHA CREATE (HSET, PEXPIRE; index ZADD/ZREMRANGEBYSCORE/
+  ZRANGE/PEXPIRE)
+* end one:            DEL the hash (+ ZREM from the index when signed in), as one
+  MULTI/EXEC transaction on one slot
+* list a user's:      EVALSHA LIST (ZREMRANGEBYSCORE, ZRANGE, HMGET per member)
+* end all but one:    EVALSHA END_OTHERS (ZRANGE, DEL + ZREM per member)
+
+A script missing from Redis's script cache (after a restart or SCRIPT FLUSH) costs one
+extra round trip: NOSCRIPT, then SCRIPT LOAD / EVALSHA (redis-py does this).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from sessions import scripts
+from sessions.ids import KeySpace, Locator, new_sid, sid_digest
+from sessions.session import F_AGENT, F_CREATED, F_IP, F_SEEN, Session
+
+log = logging.getLogger("sessions")
+T = TypeVar("T")
+MAX_AGENT_LENGTH = 256
+
+
+class SessionUnavailable(Exception):
+    """Redis could not be reached or did not answer in time."""
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Timeouts (seconds) and naming. ``touch_after`` defaults to min(60, idle / 10)."""
+
+    idle_timeout: float = 1800
+    absolute_timeout: float = 28800
+    touch_after: float | None = None
+    prefix: str = ""
+
+    def __post_init__(self) -> None:
+        if self.idle_timeout <= 0 or self.absolute_timeout <= 0:
+            raise ValueError("session timeouts must be positive")
+
+    @property
+    def touch_after_seconds(self) -> float:
+        if self.touch_after is not None:
+            return self.touch_after
+        return min(60.0, self.idle_timeout / 10)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One live session of a user, as listed from the index."""
+
+    sid: str
+    created_at: float
+    last_seen: float
+    ip: str
+    user_agent: str
+
+
+class RedisSessionStore:
+    """Loads and writes :class:`Session` objects; knows nothing of HTTP."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        config: SessionConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.config = config or SessionConfig()
+        self.keys = KeySpace(self.config.prefix)
+        self.clock = clock
+        self._load = client.register_script(scripts.LOAD)
+        self._create = client.register_script(scripts.CREATE)
+        self._save = client.register_script(scripts.SAVE)
+        self._list = client.register_script(scripts.LIST)
+        self._end_others = client.register_script(scripts.END_OTHERS)
+
+    # ----- helpers ---------------------------------------------------------------
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def _keys_for(self, loc: Locator) -> list[str]:
+        keys = [self.keys.session(loc)]
+        if loc.user_id is not None:
+            keys.append(self.keys.user_index(loc.user_id))
+        return keys
+
+    @staticmethod
+    async def _guard(call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except RedisError as exc:
+            raise SessionUnavailable(str(exc) or type(exc).__name__) from exc
+
+    # ----- one session -----------------------------------------------------------
+    async def load(self, loc: Locator) -> Session | None:
+        """The stored session, or None when it is unknown, ended or timed out."""
+        cfg = self.config
+        flat = await self._guard(
+            self._load(
+                keys=self._keys_for(loc),
+                args=[
+                    self._now_ms(),
+                    int(cfg.idle_timeout * 1000),
+                    int(cfg.absolute_timeout * 1000),
+                    int(cfg.touch_after_seconds * 1000),
+                    loc.sid,
+                ],
+            )
+        )
+        if not flat:
+            return None
+        fields = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+        return Session(loc, fields)
+
+    async def save(self, session: Session) -> bool:
+        """Write the session's changes; store it first if it is new.
+
+        Returns False (and writes nothing) when a stored session was deleted meanwhile.
+        """
+        if not session.modified:
+            return True
+        if not session.is_stored:
+            await self.create(session)
+            return True
+        assert session.locator is not None
+        sets, deletes, incrs = session.pending()
+        args: list[Any] = [len(sets), len(deletes), len(incrs)]
+        for name, value in sets.items():
+            args += [name, value]
+        args += sorted(deletes)
+        for name, amount in incrs.items():
+            args += [name, amount]
+        result = await self._guard(self._save(keys=[self.keys.session(session.locator)],
+                                              args=args))
+        if result is None or result is False:
+            session.ended = True
+            return False
+        session.mark_written(dict(zip(incrs, (int(v) for v in result), strict=True)))
+        return True
+
+    async def create(
+        self,
+        session: Session,
+        *,
+        user_id: int | None = None,
+        ip: str = "",
+        user_agent: str = "",
+    ) -> Session:
+        """Store ``session`` under a fresh id (with its pending attributes)."""
+        cfg = self.config
+        now = self._now_ms()
+        loc = Locator(sid=new_sid(), user_id=user_id)
+        meta = {F_CREATED: str(now), F_SEEN: str(now)}
+        if ip:
+            meta[F_IP] = ip
+        if user_agent:
+            meta[F_AGENT] = user_agent[:MAX_AGENT_LENGTH]
+        sets, _deletes, incrs = session.pending()
+        fields: dict[str, str] = {**meta, **sets}
+        for name in incrs:
+            fields[name] = str(session.get(name))
+        args: list[Any] = [now, int(cfg.idle_timeout * 1000), int(cfg.absolute_timeout * 1000),
+                           loc.sid]
+        for name, value in fields.items():
+            args += [name, value]
+        await self._guard(self._create(keys=self._keys_for(loc), args=args))
+        session.adopt(loc, meta)
+        session.mark_written()
+        log.info("session created %s user=%s", sid_digest(loc.sid), user_id)
+        return session
+
+    async def destroy(self, loc: Locator) -> None:
+        """Delete a session (and its index entry): later reads and writes find nothing."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.session(loc))
+            if loc.user_id is not None:
+                pipe.zrem(self.keys.user_index(loc.user_id), loc.sid)
+            await self._guard(pipe.execute())
+        log.info("session ended %s user=%s", sid_digest(loc.sid), loc.user_id)
+
+    # ----- a user's sessions -----------------------------------------------------
+    async def list_user_sessions(self, user_id: int) -> list[SessionInfo]:
+        """The user's live sessions with their metadata, oldest expiry first."""
+        rows = await self._guard(
+            self._list(
+                keys=[self.keys.user_index(user_id)],
+                args=[self._now_ms(), self._user_key_prefix(user_id)],
+            )
+        )
+        return [
+            SessionInfo(
+                sid=_text(sid),
+                created_at=int(created) / 1000,
+                last_seen=int(seen) / 1000,
+                ip=_text(ip),
+                user_agent=_text(agent),
+            )
+            for sid, created, seen, ip, agent in rows
+        ]
+
+    async def end_user_session(self, user_id: int, sid: str) -> None:
+        """End one of the user's sessions (a no-op when it is already gone)."""
+        await self.destroy(Locator(sid=sid, user_id=user_id))
+
+    async def end_other_user_sessions(self, user_id: int, keep_sid: str | None) -> int:
+        """End every session of the user except ``keep_sid``; return how many ended."""
+        ended = await self._guard(
+            self._end_others(
+                keys=[self.keys.user_index(user_id)],
+                args=[self._user_key_prefix(user_id), keep_sid or ""],
+            )
+        )
+        log.info("sessions ended for user=%s: %s (kept %s)", user_id, ended,
+                 sid_digest(keep_sid) if keep_sid else "none")
+        return int(ended)
+
+    def _user_key_prefix(self, user_id: int) -> str:
+        return self.keys.user_index(user_id)[: -len("index")]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
