@@ -1,0 +1,1 @@
+"""Accounts: password hashing, input validation and login throttling. No HTTP here."""
