@@ -1,0 +1,123 @@
+"""Sign-in page, registration, sign-in and sign-out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.validation import (
+    InvalidInput,
+    clean_email,
+    clean_login_password,
+    clean_name,
+    clean_password,
+)
+from handlers.base import AppError, BaseHandler
+from storage.errors import EmailTaken
+from storage.users import create_user, find_user_by_email
+
+BAD_CREDENTIALS = "Invalid e-mail or password."
+
+
+class IndexHandler(BaseHandler):
+    """``GET /``: the sign-in and sign-up forms; signed-in users go to ``/home``."""
+
+    session_optional = True
+
+    def get(self) -> None:
+        if self.current_user is not None:
+            self.redirect("/home")
+            return
+        if self.wants_json:
+            self.xsrf_token  # noqa: B018  (sets the _xsrf cookie API clients need)
+            self.write_json(False, {"signed_in": False})
+            return
+        self.render_forms()
+
+    def render_forms(self, status: int = 200, **state: Any) -> None:
+        self.set_status(status)
+        self.render(
+            "index.html",
+            login_error=state.get("login_error"),
+            login_email=state.get("login_email", ""),
+            register_error=state.get("register_error"),
+            register_name=state.get("register_name", ""),
+            register_email=state.get("register_email", ""),
+        )
+
+
+class FormHandler(IndexHandler):
+    """A POST whose HTML errors re-render the forms, keeping all but the password."""
+
+    session_optional = False
+
+    def fail(self, status: int, message: str, **state: Any) -> None:
+        if self.wants_json:
+            raise AppError(status, message)
+        self.render_forms(status, **state)
+
+
+class RegisterHandler(FormHandler):
+    """``POST /register``: create the account and sign the new user in (201)."""
+
+    async def post(self) -> None:
+        raw_name, raw_email = self.field("user_name"), self.field("user_email")
+        state = {"register_name": raw_name or "", "register_email": raw_email or ""}
+        try:
+            name = clean_name(raw_name)
+            email = clean_email(raw_email)
+            password = clean_password(self.field("user_password"))
+        except InvalidInput as exc:
+            self.fail(400, str(exc), register_error=str(exc), **state)
+            return
+        password_hash = await self.res.passwords.hash(password)
+        try:
+            user_id = await create_user(self.res.db, name=name, email=email,
+                                        password_hash=password_hash)
+        except EmailTaken:
+            message = "An account with this e-mail address already exists."
+            self.fail(409, message, register_error=message, **state)
+            return
+        await self.start_session(user_id, user_name=name)
+        await self.reply({"user_id": user_id, "user_name": name}, status=201,
+                         redirect_to="/home")
+
+
+class LoginHandler(FormHandler):
+    """``POST /login``: one answer for unknown e-mail and wrong password (401)."""
+
+    async def post(self) -> None:
+        raw_email = self.field("user_email")
+        state = {"login_email": raw_email or ""}
+        try:
+            email = clean_email(raw_email)
+            password = clean_login_password(self.field("user_password"))
+        except InvalidInput as exc:
+            self.fail(400, str(exc), login_error=str(exc), **state)
+            return
+        ip = self.request.remote_ip or ""
+        wait = await self.res.throttle.retry_after(email, ip)
+        if wait:
+            message = f"Too many failed sign-ins. Try again in {wait} seconds."
+            self.set_header("Retry-After", str(wait))
+            self.fail(429, message, login_error=message, **state)
+            return
+        user = await find_user_by_email(self.res.db, email)
+        ok = await self.res.passwords.verify(password, user.password_hash if user else None)
+        if not ok or user is None:
+            await self.res.throttle.record_failure(email, ip)
+            self.fail(401, BAD_CREDENTIALS, login_error=BAD_CREDENTIALS, **state)
+            return
+        await self.res.throttle.record_success(email, ip)
+        await self.start_session(user.user_id, user_name=user.user_name)
+        await self.reply({"user_id": user.user_id, "user_name": user.user_name},
+                         redirect_to="/home")
+
+
+class LogoutHandler(BaseHandler):
+    """``POST /logout``: delete the session in Redis and expire the cookie."""
+
+    load_session_first = False
+
+    async def post(self) -> None:
+        await self.end_session()
+        await self.reply("Signed out.", redirect_to="/")

@@ -1,0 +1,12 @@
+"""Answers for paths no route matches."""
+
+from __future__ import annotations
+
+from handlers.base import AppError, BaseHandler
+
+
+class NotFoundHandler(BaseHandler):
+    load_session_first = False
+
+    def prepare(self) -> None:  # type: ignore[override]  # same for every method
+        raise AppError(404, "Not found.")

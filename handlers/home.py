@@ -1,0 +1,21 @@
+"""``GET /home``: greeting, status form, the user's statuses, the page-view counter."""
+
+from __future__ import annotations
+
+from handlers.base import BaseHandler
+from storage.statuses import list_statuses
+
+HOME_STATUSES = 100
+
+
+class HomeHandler(BaseHandler):
+    async def get(self) -> None:
+        user = self.require_user()
+        self.session.incr("views")
+        if self.wants_json:
+            await self.reply({"user_name": user["user_name"], "views": self.session["views"],
+                              "served_by": self.res.served_by})
+            return
+        statuses = await list_statuses(self.res.db, user["user_id"], limit=HOME_STATUSES)
+        await self.reply(None, template="home.html", user=user, statuses=statuses,
+                         views=self.session["views"], status_error=None, status_text="")

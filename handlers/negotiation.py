@@ -1,0 +1,37 @@
+"""Does a client prefer JSON to HTML? Decided from its ``Accept`` header's q-values."""
+
+from __future__ import annotations
+
+
+def _quality(accept: str, mime: str) -> float:
+    """The q-value ``accept`` gives ``mime``, the most specific matching range winning."""
+    kind = mime.split("/")[0]
+    best: tuple[int, float] = (-1, 0.0)
+    for part in accept.split(","):
+        pieces = [p.strip() for p in part.split(";")]
+        rng = pieces[0].lower()
+        q = 1.0
+        for param in pieces[1:]:
+            if param.lower().startswith("q="):
+                try:
+                    q = min(max(float(param[2:]), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        if rng == mime:
+            specificity = 2
+        elif rng == f"{kind}/*":
+            specificity = 1
+        elif rng == "*/*":
+            specificity = 0
+        else:
+            continue
+        if specificity > best[0]:
+            best = (specificity, q)
+    return best[1]
+
+
+def prefers_json(accept: str | None) -> bool:
+    """True only when ``application/json`` is strictly preferred to ``text/html``."""
+    if not accept:
+        return False
+    return _quality(accept, "application/json") > _quality(accept, "text/html")

@@ -1,0 +1,67 @@
+"""Posting statuses (``POST /addStatus``) and reading them (``GET /fetchStatus``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.validation import InvalidInput, clean_status
+from handlers.base import AppError, BaseHandler
+from handlers.home import HOME_STATUSES
+from storage.errors import UnknownUser
+from storage.statuses import Status, add_status, list_statuses
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+
+
+def status_json(status: Status) -> dict[str, Any]:
+    return {
+        "status_id": status.status_id,
+        "user_status": status.text,
+        "created_date": status.created_date.isoformat(),
+    }
+
+
+class AddStatusHandler(BaseHandler):
+    async def post(self) -> None:
+        user = self.require_user()
+        raw = self.field("status")
+        try:
+            text = clean_status(raw)
+        except InvalidInput as exc:
+            if self.wants_json:
+                raise AppError(400, str(exc)) from None
+            statuses = await list_statuses(self.res.db, user["user_id"], limit=HOME_STATUSES)
+            await self.reply(None, status=400, template="home.html", user=user,
+                             statuses=statuses, views=self.session.get("views", 0),
+                             status_error=str(exc), status_text=raw or "")
+            return
+        try:
+            status_id = await add_status(self.res.db, user["user_id"], text)
+        except UnknownUser:
+            await self.end_session()
+            self.signed_out()
+            return
+        await self.reply({"status_id": status_id, "user_status": text}, status=201,
+                         redirect_to="/home")
+
+
+class FetchStatusHandler(BaseHandler):
+    """JSON list, newest first. ``?limit=`` (1-1000, default 100), ``?before=<status_id>``."""
+
+    json_only = True
+
+    async def get(self) -> None:
+        user = self.require_user()
+        limit = self._int_argument("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+        before = self._int_argument("before", None, 1, 2**63)
+        statuses = await list_statuses(self.res.db, user["user_id"], limit=limit, before=before)
+        self.write_json(False, [status_json(s) for s in statuses])
+
+    def _int_argument(self, name: str, default: int | None, low: int, high: int) -> int | None:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            raise AppError(400, f"{name} must be a whole number from {low} to {high}.")
+        return int(raw)

@@ -1,0 +1,61 @@
+"""What one worker process owns: Redis client, session store, MariaDB pool, thread pool.
+
+They are created inside the worker, after the fork, on its own event loop: none of them
+survives a fork safely (a Redis connection shared across fork mixes up replies).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from accounts.passwords import PasswordHasher
+from accounts.throttle import LoginThrottle
+from sessions import RedisSessionStore, connect
+from settings import AppConfig
+from storage.pool import Database
+
+
+def served_by() -> str:
+    """``host:pid`` of this process, as the X-Served-By header and page footer show it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Resources:
+    redis: aioredis.Redis
+    sessions: RedisSessionStore
+    db: Database
+    passwords: PasswordHasher
+    throttle: LoginThrottle
+    executor: ThreadPoolExecutor
+    served_by: str
+    inflight: int = 0  # requests being handled (for the graceful stop)
+
+    async def close(self) -> None:
+        await self.db.close()
+        await self.redis.aclose()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def create_resources(config: AppConfig, dummy_hash: bytes, **store_kwargs: Any) -> Resources:
+    """Create this process's clients and pools (call inside the worker's event loop)."""
+    client = connect(config.redis_url, timeout=config.redis_timeout)
+    executor = ThreadPoolExecutor(
+        max_workers=config.worker_threads or os.cpu_count() or 1,
+        thread_name_prefix="cpu",
+    )
+    return Resources(
+        redis=client,
+        sessions=RedisSessionStore(client, config.session, **store_kwargs),
+        db=Database(config.mysql_url, max_connections=config.mysql_pool_size),
+        passwords=PasswordHasher(executor, rounds=config.bcrypt_rounds, dummy_hash=dummy_hash),
+        throttle=LoginThrottle(client, config.throttle, prefix=config.redis_prefix),
+        executor=executor,
+        served_by=served_by(),
+    )

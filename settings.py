@@ -1,0 +1,172 @@
+"""Configuration: every command-line option, environment overrides, the cookie secrets.
+
+Options use Tornado's ``--name=value`` convention (``server.py --help`` lists them).
+Each may also be set with an environment variable ``APP_<NAME>`` (for example
+``APP_REDIS_URL``); the command line wins. Secrets belong in the environment or in a
+file, never on a shared command line.
+
+Cookie secrets: ``--cookie_secret`` is either one secret, or several versioned ones,
+``"1:old-secret 2:new-secret"`` (separated by spaces, commas or new lines). The highest
+version signs new cookies; every version verifies. Without ``--cookie_secret`` the
+secrets are read from ``--cookie_secret_file`` (same format, one per line); when that
+file does not exist it is created once with a random secret, readable only by its
+owner, so that every process and every restart agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tornado.options import OptionParser, define, options
+
+from accounts.throttle import ThrottleConfig
+from sessions.store import SessionConfig
+
+log = logging.getLogger("app")
+ROOT = Path(__file__).resolve().parent
+ENV_PREFIX = "APP_"
+MIN_SECRET_LENGTH = 32
+
+define("port", default=8888, type=int, group="server", help="TCP port to listen on")
+define("address", default="127.0.0.1", group="server", help="address to bind")
+define("processes", default=0, type=int, group="server",
+       help="worker processes to fork; 0 = one per core, 1 = no fork")
+define("xheaders", default=False, type=bool, group="server",
+       help="trust X-Real-IP/X-Forwarded-For/X-Forwarded-Proto (behind nginx only)")
+define("debug", default=False, type=bool, group="server",
+       help="development mode: template reloading, tracebacks in logs; implies --processes=1")
+define("access_log", default=True, type=bool, group="server",
+       help="log one line per request (level INFO)")
+define("redis_url", default="redis://127.0.0.1:6379/0", group="stores",
+       help="Redis for sessions and throttling")
+define("redis_prefix", default="", group="stores", help="prefix of every Redis key written")
+define("redis_timeout", default=0.5, type=float, group="stores",
+       help="seconds to wait for Redis per attempt (an outage surfaces within ~3x this)")
+define("mysql_url", default="mysql://root@127.0.0.1:3306/appdb", group="stores",
+       help="MariaDB/MySQL database; created, with schema.sql, when missing")
+define("mysql_pool_size", default=10, type=int, group="stores",
+       help="MariaDB connections per process at most")
+define("cookie_secret", default="", group="security",
+       help="cookie signing secret(s): SECRET or 'N:SECRET M:SECRET' (env APP_COOKIE_SECRET)")
+define("cookie_secret_file", default=str(ROOT / "var" / "cookie_secret"), group="security",
+       help="file of secrets (one 'N:SECRET' per line), created when missing")
+define("session_idle_timeout", default=1800, type=int, group="security",
+       help="seconds of inactivity after which a session ends")
+define("session_absolute_timeout", default=28800, type=int, group="security",
+       help="seconds after sign-in after which a session ends regardless of activity")
+define("bcrypt_rounds", default=12, type=int, group="security",
+       help="bcrypt work factor (4-31)")
+define("login_max_failures", default=10, type=int, group="security",
+       help="failed sign-ins per account per 15 minutes before 429")
+define("login_max_failures_per_ip", default=100, type=int, group="security",
+       help="failed sign-ins per client address per 15 minutes before 429")
+define("worker_threads", default=0, type=int, group="server",
+       help="threads per process for CPU work (bcrypt); 0 = one per core")
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Everything the application needs, independent of the global option parser."""
+
+    cookie_secrets: dict[int, str]
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = ""
+    redis_timeout: float = 0.5
+    mysql_url: str = "mysql://root@127.0.0.1:3306/appdb"
+    mysql_pool_size: int = 10
+    session: SessionConfig = field(default_factory=SessionConfig)
+    throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
+    bcrypt_rounds: int = 12
+    worker_threads: int = 0
+    debug: bool = False
+    access_log: bool = True
+
+    @property
+    def key_version(self) -> int:
+        return max(self.cookie_secrets)
+
+
+def apply_environment(parser: OptionParser = options, environ: dict[str, str] | None = None) -> None:
+    """Set each option from ``APP_<NAME>`` when present (call before parsing argv)."""
+    environ = dict(os.environ) if environ is None else environ
+    for name in parser._options:  # the parser's registry of defined options
+        key = ENV_PREFIX + name.replace("-", "_").upper()
+        if key in environ:
+            parser._options[name].parse(environ[key])
+
+
+def parse_secrets(text: str) -> dict[int, str]:
+    """``"SECRET"`` or ``"1:SECRET 2:SECRET"`` to ``{version: secret}``."""
+    entries = [e for e in re.split(r"[\s,]+", text.strip()) if e]
+    if not entries:
+        raise ValueError("no cookie secret given")
+    versioned: dict[int, str] = {}
+    for entry in entries:
+        match = re.fullmatch(r"(\d{1,9}):(.+)", entry)
+        if match is None:
+            if len(entries) > 1:
+                raise ValueError("with several cookie secrets, write each as VERSION:SECRET")
+            versioned[1] = entry
+        else:
+            versioned[int(match.group(1))] = match.group(2)
+    for version, secret in versioned.items():
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"cookie secret version {version} is shorter than {MIN_SECRET_LENGTH} characters"
+            )
+    return versioned
+
+
+def load_cookie_secrets(secret: str, secret_file: str) -> dict[int, str]:
+    """The secrets from the option, else from the file (created on first use)."""
+    if secret:
+        return parse_secrets(secret)
+    path = Path(secret_file)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first: read theirs
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(f"1:{secrets.token_urlsafe(48)}\n")
+            log.warning("generated a new cookie secret in %s (development only)", path)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ValueError(f"{path} is readable by others (mode {mode:o}); chmod 600 it")
+    return parse_secrets(path.read_text())
+
+
+def config_from_options() -> AppConfig:
+    """Build the :class:`AppConfig` from the parsed options (raises ValueError if bad)."""
+    if not 4 <= options.bcrypt_rounds <= 31:
+        raise ValueError("--bcrypt_rounds must be between 4 and 31")
+    if options.session_idle_timeout <= 0 or options.session_absolute_timeout <= 0:
+        raise ValueError("session timeouts must be positive")
+    return AppConfig(
+        cookie_secrets=load_cookie_secrets(options.cookie_secret, options.cookie_secret_file),
+        redis_url=options.redis_url,
+        redis_prefix=options.redis_prefix,
+        redis_timeout=options.redis_timeout,
+        mysql_url=options.mysql_url,
+        mysql_pool_size=options.mysql_pool_size,
+        session=SessionConfig(
+            idle_timeout=options.session_idle_timeout,
+            absolute_timeout=options.session_absolute_timeout,
+            prefix=options.redis_prefix,
+        ),
+        throttle=ThrottleConfig(
+            per_account=options.login_max_failures,
+            per_ip=options.login_max_failures_per_ip,
+        ),
+        bcrypt_rounds=options.bcrypt_rounds,
+        worker_threads=options.worker_threads,
+        debug=options.debug,
+        access_log=options.access_log,
+    )
