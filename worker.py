@@ -1,0 +1,66 @@
+"""One worker process: its event loop, resources and HTTP server, and a graceful stop.
+
+On SIGTERM (or SIGINT) the worker stops accepting connections, lets the requests in
+flight finish (at most ``DRAIN_SECONDS``), closes the remaining connections, its Redis
+client, MariaDB pool and thread pool, and exits with status 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import time
+
+from tornado.httpserver import HTTPServer
+
+from application import make_app
+from resources import create_resources
+from settings import AppConfig
+
+log = logging.getLogger("app")
+DRAIN_SECONDS = 10.0
+MAX_CONNECTION_BODY = 1024 * 1024  # hard cap per request; the app answers 413 above 64 KB
+
+
+async def serve(
+    config: AppConfig,
+    sockets: list[socket.socket],
+    dummy_hash: bytes,
+    *,
+    xheaders: bool,
+) -> None:
+    """Serve on ``sockets`` until SIGTERM/SIGINT, then drain and return."""
+    resources = create_resources(config, dummy_hash)
+    app = make_app(config, resources)
+    server = HTTPServer(
+        app,
+        xheaders=xheaders,
+        max_body_size=MAX_CONNECTION_BODY,
+        idle_connection_timeout=75,  # longer than nginx's upstream keep-alive
+        body_timeout=30,
+    )
+    server.add_sockets(sockets)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker %s serving", resources.served_by)
+    await stop.wait()
+
+    log.info("worker %s stopping: %d request(s) in flight", resources.served_by,
+             resources.inflight)
+    server.stop()
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while resources.inflight > 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    if resources.inflight > 0:
+        log.warning("worker %s: %d request(s) still running after %.0f s, closing",
+                    resources.served_by, resources.inflight, DRAIN_SECONDS)
+    try:
+        await asyncio.wait_for(server.close_all_connections(), 2)
+    except TimeoutError:
+        log.warning("worker %s: connections did not close in time", resources.served_by)
+    await resources.close()
+    log.info("worker %s stopped", resources.served_by)
