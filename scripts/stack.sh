@@ -12,6 +12,8 @@
 #   --instances N     run N single-process app instances on ports APP_PORT..APP_PORT+N-1
 #                     instead of one forked server; nginx balances them per request
 #                     (env STACK_INSTANCES, default 1)
+#   --var-dir DIR     where the rendered nginx config, its logs and temp files go
+#                     (env STACK_VAR_DIR, default var/nginx)
 #   -h, --help        this text
 # Everything after `--` goes to server.py (e.g. -- --debug --redis_url=redis://...); the
 # APP_* environment variables reach server.py as usual.
@@ -19,6 +21,7 @@
 # Prerequisites (what `make stack` does first): the virtual environment (make venv), Redis
 # and MariaDB with the app's database (make db), and nginx (scripts/ensure-nginx.sh).
 # Files: var/nginx/nginx.conf (rendered from deploy/nginx.conf), var/nginx/logs/.
+# The servers get their own process groups; nothing is left running when this exits.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -28,9 +31,10 @@ NGINX_LISTEN="${STACK_LISTEN:-127.0.0.1}"
 APP_FIRST_PORT="${STACK_APP_PORT:-8888}"
 PROCESSES="${STACK_PROCESSES:-0}"
 INSTANCES="${STACK_INSTANCES:-1}"
+VAR="${STACK_VAR_DIR:-}"
 SERVER_ARGS=()
 
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (try --help)"; }
 while [[ $# -gt 0 ]]; do
@@ -45,6 +49,8 @@ while [[ $# -gt 0 ]]; do
         --processes=*) PROCESSES="${1#*=}"; shift ;;
         --instances) need_value "$@"; INSTANCES="$2"; shift 2 ;;
         --instances=*) INSTANCES="${1#*=}"; shift ;;
+        --var-dir) need_value "$@"; VAR="$2"; shift 2 ;;
+        --var-dir=*) VAR="${1#*=}"; shift ;;
         -h | --help) usage; exit 0 ;;
         --) shift; SERVER_ARGS=("$@"); break ;;
         *) die "unknown argument '$1' (try --help; server.py options go after --)" ;;
@@ -71,7 +77,8 @@ PY="$VENV/bin/python"
 [[ -f server.py ]] || die "server.py is missing from $REPO_ROOT"
 NGINX_BIN="$(bash scripts/ensure-nginx.sh --print)"
 
-VAR="$REPO_ROOT/var/nginx"
+VAR="${VAR:-$REPO_ROOT/var/nginx}"
+[[ "$VAR" = /* ]] || VAR="$REPO_ROOT/$VAR"
 CONF="$VAR/nginx.conf"
 APP_PORTS=()
 for ((i = 0; i < INSTANCES; i++)); do
