@@ -40,6 +40,7 @@ class Resources:
     async def close(self) -> None:
         await self.db.close()
         await self.redis.aclose()
+        await self.redis.connection_pool.disconnect()  # a pool passed in is ours to close
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -54,7 +55,7 @@ def create_resources(config: AppConfig, dummy_hash: bytes, **store_kwargs: Any) 
         redis=client,
         sessions=RedisSessionStore(client, config.session, **store_kwargs),
         db=Database(config.mysql_url, max_connections=config.mysql_pool_size),
-        passwords=PasswordHasher(executor, rounds=config.bcrypt_rounds, dummy_hash=dummy_hash),
+        passwords=PasswordHasher(None if config.bcrypt_on_event_loop else executor, rounds=config.bcrypt_rounds, dummy_hash=dummy_hash),
         throttle=LoginThrottle(client, config.throttle, prefix=config.redis_prefix),
         executor=executor,
         served_by=served_by(),

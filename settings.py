@@ -65,6 +65,8 @@ define("login_max_failures", default=10, type=int, group="security",
        help="failed sign-ins per account per 15 minutes before 429")
 define("login_max_failures_per_ip", default=100, type=int, group="security",
        help="failed sign-ins per client address per 15 minutes before 429")
+define("bcrypt_on_event_loop", default=False, type=bool, group="server",
+       help="benchmarks only: run bcrypt on the event loop to show what it costs")
 define("worker_threads", default=0, type=int, group="server",
        help="threads per process for CPU work (bcrypt); 0 = one per core")
 
@@ -83,6 +85,7 @@ class AppConfig:
     throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
     bcrypt_rounds: int = 12
     worker_threads: int = 0
+    bcrypt_on_event_loop: bool = False
     debug: bool = False
     access_log: bool = True
 
@@ -167,6 +170,7 @@ def config_from_options() -> AppConfig:
         ),
         bcrypt_rounds=options.bcrypt_rounds,
         worker_threads=options.worker_threads,
+        bcrypt_on_event_loop=options.bcrypt_on_event_loop,
         debug=options.debug,
         access_log=options.access_log,
     )

@@ -85,6 +85,10 @@ class BaseHandler(SessionMixin, tornado.web.RequestHandler):
         for name, value in SECURITY_HEADERS.items():
             self.set_header(name, value)
 
+    def compute_etag(self) -> None:
+        """No ETag: these responses are never cached (``no-store``), hashing them is waste."""
+        return None
+
     @property
     def wants_json(self) -> bool:
         return self.json_only or prefers_json(self.request.headers.get("Accept"))

@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pymysql
 import pytest
 import redis
+import tornado.web
 
+from accounts.passwords import make_dummy_hash
+from accounts.throttle import ThrottleConfig
+from application import make_app
+from resources import Resources, create_resources
+from sessions import SessionConfig
+from settings import AppConfig
 from storage.schema import ensure_database
+from tests.support.browser import Browser
 from tests.support.server_process import ServerProcess, start_server
 
 MYSQL_BASE = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
@@ -100,3 +110,73 @@ def spawn_server(
     yield spawn
     for server in started:
         server.stop()
+
+
+# ----- the application in-process (pytest-tornado runs it on its io_loop) ----------
+
+class FakeClock:
+    """An injectable clock for the session store: starts at real time, moves on demand."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(scope="session")
+def dummy_hash() -> bytes:
+    return make_dummy_hash(4)
+
+
+@pytest.fixture
+def app_config(mysql_url: str, redis_url: str, redis_prefix: str) -> AppConfig:
+    return AppConfig(
+        cookie_secrets={1: "test-cookie-secret-" + "k" * 32},
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        mysql_url=mysql_url,
+        session=SessionConfig(prefix=redis_prefix),
+        throttle=ThrottleConfig(per_account=3, per_ip=1000),
+        bcrypt_rounds=4,
+        worker_threads=2,
+        access_log=False,
+    )
+
+
+@pytest.fixture
+def resources(app_config: AppConfig, dummy_hash: bytes, clock: FakeClock,
+              io_loop: Any) -> Iterator[Resources]:
+    res = create_resources(app_config, dummy_hash, clock=clock)
+    yield res
+    io_loop.run_sync(res.close)
+
+
+@pytest.fixture
+def app(app_config: AppConfig, resources: Resources) -> tornado.web.Application:
+    return make_app(app_config, resources)
+
+
+@pytest.fixture
+def browser(http_client: Any, base_url: str) -> Browser:
+    """One signed-out browser tab on the in-process application."""
+    return Browser(http_client, base_url)
+
+
+@pytest.fixture
+def new_browser(http_client: Any, base_url: str) -> Callable[[], Browser]:
+    """Make more independent browsers (each with its own cookies)."""
+    return lambda: Browser(http_client, base_url)
+
+
+@pytest.fixture
+def unique_email() -> Callable[[str], str]:
+    return lambda name="user": f"{name}-{secrets.token_hex(6)}@example.com"
