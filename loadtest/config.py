@@ -18,7 +18,7 @@ class Config:
     duration: float = 30.0
     ramp: float = 2.0
     think: float = 0.1
-    actions: int = 12
+    actions: int = 20
     new_connection_every: int = 3
     timeout: float = 15.0
     grace: float = 20.0

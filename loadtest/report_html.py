@@ -63,11 +63,18 @@ def _charts(result: RunResult) -> str:
     size = max(1, math.ceil(len(slots) / MAX_POINTS))
     width = timeline.interval * size
     points = _merge(slots, size)
-    mid = [(t + width / 2, slot) for t, slot in points]
+    # The last interval is usually cut short by the end of the run: rate it over the time
+    # it covers, or leave it out when that is too short to mean anything.
+    rated = [
+        (t + span / 2, slot, span)
+        for t, slot in points
+        if (span := min(width, result.elapsed - t)) >= width / 2
+    ]
+    mid = [(t, s) for t, s, _ in rated]
     throughput = line_chart(
         [
-            Series("requests/s", "#08519c", [(t, s.requests / width) for t, s in mid], True),
-            Series("errors/s", "#d62728", [(t, s.errors / width) for t, s in mid]),
+            Series("requests/s", "#08519c", [(t, s.requests / w) for t, s, w in rated], True),
+            Series("errors/s", "#d62728", [(t, s.errors / w) for t, s, w in rated]),
         ],
         title="Throughput over time",
         y_label="per second",

@@ -87,7 +87,7 @@ def _sharing(result: RunResult, max_rows: int) -> list[str]:
     all_processes = sorted(result.stats.served_by.items(), key=lambda kv: kv[0])
     lines = ["Session sharing (requests made while signed in, by serving process)"]
     overall = ", ".join(f"{name} ({n:,} requests)" for name, n in all_processes)
-    lines.append(f"  processes seen overall: {len(all_processes)}: {overall or 'none'}")
+    lines.append(f"  processes seen overall ({len(all_processes)}): {overall or 'none'}")
     lines.append(f"  {summary.headline()}")
     spread = ", ".join(
         f"{n} user(s) by {count}" for count, n in summary.users_by_process_count.items()

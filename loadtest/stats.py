@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 _BASE = 1e-6  # seconds: the lower edge of bucket 0
@@ -182,11 +181,3 @@ class RunStats:
 def _route_key(route: str) -> tuple[str, str]:
     method, _, rest = route.partition(" ")
     return (rest, method)
-
-
-def merge_all(histograms: Iterable[Histogram]) -> Histogram:
-    """One histogram holding every latency of ``histograms``."""
-    merged = Histogram()
-    for histogram in histograms:
-        merged.merge(histogram)
-    return merged

@@ -166,7 +166,7 @@ def heatmap(
     cell_w = 64 if roomy else 40
     cell_h = 18 if roomy else 6
     left, top = 90, 48
-    width = left + cell_w * len(column_labels) + 20
+    width = max(left + cell_w * len(column_labels) + 20, 8 * len(title) + 20)
     height = top + cell_h * len(row_labels) + 12
     peak = max((v for row in values for v in row), default=0)
     out = [
