@@ -141,6 +141,11 @@ class BaseHandler(SessionMixin, tornado.web.RequestHandler):
         return self.get_body_argument(name, None)
 
     # ----- output ----------------------------------------------------------------
+    async def save_session(self) -> None:
+        """Commit the session's changes; a session ended meanwhile means signed out."""
+        if not await self.commit_session():
+            self.signed_out()
+
     async def reply(
         self,
         message: Any,
@@ -151,8 +156,7 @@ class BaseHandler(SessionMixin, tornado.web.RequestHandler):
         **namespace: Any,
     ) -> None:
         """Commit the session, then answer: JSON envelope, a page, or 303 redirect."""
-        if not await self.commit_session():
-            self.signed_out()
+        await self.save_session()
         if self.wants_json:
             self.set_status(status)
             self.write_json(False, message)

@@ -12,6 +12,7 @@ class HomeHandler(BaseHandler):
     async def get(self) -> None:
         user = self.require_user()
         self.session.incr("views")
+        await self.save_session()  # the count shown is the one Redis returned
         if self.wants_json:
             await self.reply({"user_name": user["user_name"], "views": self.session["views"],
                               "served_by": self.res.served_by})

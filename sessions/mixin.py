@@ -81,7 +81,7 @@ class SessionMixin:
         """
         session = self.session
         if not session.modified:
-            return not session.ended
+            return True
         was_stored = session.is_stored
         if not await self.session_store.save(session):
             self._expire_session_cookie()
@@ -121,7 +121,6 @@ class SessionMixin:
             await self.session_store.destroy(loc)
         self._expire_session_cookie()
         self._session = Session()
-        self._session.ended = True
 
     # ----- cookie ----------------------------------------------------------------
     def _cookie_options(self) -> dict[str, Any]:

@@ -8,6 +8,8 @@ unless told not to, and never follows redirects, so tests see every status code.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlencode
@@ -26,7 +28,7 @@ class Browser:
             jar: SimpleCookie = SimpleCookie()
             jar.load(header)
             for name, morsel in jar.items():
-                if morsel["max-age"] == "0" or "1970" in morsel["expires"]:
+                if not morsel.value or morsel["max-age"] == "0" or _in_past(morsel["expires"]):
                     self.cookies.pop(name, None)
                 else:
                     self.cookies[name] = morsel.value
@@ -82,6 +84,15 @@ class Browser:
                     accept_json: bool = True) -> HTTPResponse:
         return await self.post("/login", {"user_email": email, "user_password": password},
                                accept_json=accept_json)
+
+
+def _in_past(expires: str) -> bool:
+    if not expires:
+        return False
+    try:
+        return parsedate_to_datetime(expires) < datetime.now(UTC)
+    except (TypeError, ValueError):
+        return False
 
 
 def body_json(response: HTTPResponse) -> Any:
