@@ -6,10 +6,11 @@ survives a fork safely (a Redis connection shared across fork mixes up replies).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -35,7 +36,27 @@ class Resources:
     throttle: LoginThrottle
     executor: ThreadPoolExecutor
     served_by: str
-    inflight: int = 0  # requests being handled (for the graceful stop)
+    inflight: int = 0  # requests being handled, for the graceful stop
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def request_started(self) -> None:
+        self.inflight += 1
+        self._idle.clear()
+
+    def request_finished(self) -> None:
+        self.inflight -= 1
+        if self.inflight <= 0:
+            self._idle.set()
+
+    async def wait_idle(self, within: float) -> bool:
+        """Wait until no request is in flight; False if some still run after ``within`` s."""
+        if self.inflight <= 0:
+            return True
+        try:
+            await asyncio.wait_for(self._idle.wait(), within)
+        except TimeoutError:
+            return False
+        return True
 
     async def close(self) -> None:
         await self.db.close()
@@ -55,7 +76,11 @@ def create_resources(config: AppConfig, dummy_hash: bytes, **store_kwargs: Any) 
         redis=client,
         sessions=RedisSessionStore(client, config.session, **store_kwargs),
         db=Database(config.mysql_url, max_connections=config.mysql_pool_size),
-        passwords=PasswordHasher(None if config.bcrypt_on_event_loop else executor, rounds=config.bcrypt_rounds, dummy_hash=dummy_hash),
+        passwords=PasswordHasher(
+            None if config.bcrypt_on_event_loop else executor,
+            rounds=config.bcrypt_rounds,
+            dummy_hash=dummy_hash,
+        ),
         throttle=LoginThrottle(client, config.throttle, prefix=config.redis_prefix),
         executor=executor,
         served_by=served_by(),

@@ -16,7 +16,7 @@ import sys
 
 import pymysql
 from tornado.netutil import bind_sockets
-from tornado.options import options
+from tornado.options import Error, options
 
 import settings
 from accounts.passwords import make_dummy_hash
@@ -28,11 +28,12 @@ log = logging.getLogger("app")
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings.apply_environment()
-    options.parse_command_line(argv)
     try:
+        settings.apply_environment()
+        options.parse_command_line(argv)
         config = settings.config_from_options()
-    except ValueError as exc:
+    except (ValueError, Error) as exc:
+        logging.basicConfig()
         log.error("configuration error: %s", exc)
         return 2
     try:

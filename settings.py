@@ -94,13 +94,21 @@ class AppConfig:
         return max(self.cookie_secrets)
 
 
-def apply_environment(parser: OptionParser = options, environ: dict[str, str] | None = None) -> None:
-    """Set each option from ``APP_<NAME>`` when present (call before parsing argv)."""
+def apply_environment(
+    parser: OptionParser = options, environ: dict[str, str] | None = None
+) -> None:
+    """Set each option from ``APP_<NAME>`` when present (call before parsing argv).
+
+    Raises ``ValueError`` naming the variable when a value does not parse.
+    """
     environ = dict(os.environ) if environ is None else environ
-    for name in parser._options:  # the parser's registry of defined options
+    for name, option in parser._options.items():  # the parser's registry of options
         key = ENV_PREFIX + name.replace("-", "_").upper()
         if key in environ:
-            parser._options[name].parse(environ[key])
+            try:
+                option.parse(environ[key])
+            except Exception as exc:  # tornado raises ValueError or its own Error
+                raise ValueError(f"{key}={environ[key]!r}: {exc}") from None
 
 
 def parse_secrets(text: str) -> dict[int, str]:

@@ -11,6 +11,7 @@ worker asks the kernel for SIGTERM should the parent die without warning
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -52,10 +53,8 @@ def _forward_stop(signum: int, _frame: FrameType | None) -> None:
         log.info("supervisor: %s received, stopping workers", signal.Signals(signum).name)
     _stopping = True
     for pid in child_pids():
-        try:
+        with contextlib.suppress(ProcessLookupError):  # exited meanwhile
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
 
 
 def _die_with_parent() -> None:

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import signal
 import socket
-import time
 
 from tornado.httpserver import HTTPServer
 
@@ -52,10 +51,7 @@ async def serve(
     log.info("worker %s stopping: %d request(s) in flight", resources.served_by,
              resources.inflight)
     server.stop()
-    deadline = time.monotonic() + DRAIN_SECONDS
-    while resources.inflight > 0 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    if resources.inflight > 0:
+    if not await resources.wait_idle(DRAIN_SECONDS):
         log.warning("worker %s: %d request(s) still running after %.0f s, closing",
                     resources.served_by, resources.inflight, DRAIN_SECONDS)
     try:

@@ -19,8 +19,8 @@ from typing import Any
 import tornado.web
 from tornado.web import HTTPError
 
-from resources import Resources
 from handlers.negotiation import prefers_json
+from resources import Resources
 from sessions import SessionMixin, SessionUnavailable
 from storage.errors import StorageUnavailable
 
@@ -69,10 +69,10 @@ class BaseHandler(SessionMixin, tornado.web.RequestHandler):
     _json_args: dict[str, str] | None = None
 
     def initialize(self) -> None:
-        self.res.inflight += 1
+        self.res.request_started()
 
     def on_finish(self) -> None:
-        self.res.inflight -= 1
+        self.res.request_finished()
 
     @property
     def res(self) -> Resources:

@@ -2,12 +2,12 @@
 
 A reusable package: it knows nothing of this application's routes. The parts:
 
-* :mod:`sessions.session` – the per-request session object that records changes;
-* :mod:`sessions.store` – the Redis store (key layout and every command: see there);
-* :mod:`sessions.scripts` – the Lua scripts the store runs;
-* :mod:`sessions.mixin` – ``SessionMixin`` for ``tornado.web.RequestHandler``;
-* :mod:`sessions.ids` – ids, cookie locators, key names;
-* :mod:`sessions.redis_client` – a redis-py client with bounded timeouts.
+* :mod:`sessions.session` - the per-request session object that records changes;
+* :mod:`sessions.store` - the Redis store (key layout and every command: see there);
+* :mod:`sessions.scripts` - the Lua scripts the store runs;
+* :mod:`sessions.mixin` - ``SessionMixin`` for ``tornado.web.RequestHandler``;
+* :mod:`sessions.ids` - ids, cookie locators, key names;
+* :mod:`sessions.redis_client` - a redis-py client with bounded timeouts.
 """
 
 from sessions.ids import Locator
