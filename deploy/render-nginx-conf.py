@@ -59,7 +59,9 @@ def _upstream(value: str) -> str:
         return _safe(value, "upstream socket")
     match = _HOST_PORT.match(value)
     if not match or not 0 < int(match.group(2)) < 65536:
-        raise SystemExit(f"render-nginx-conf: upstream must be HOST:PORT or unix:PATH, not {value!r}")
+        raise SystemExit(
+            f"render-nginx-conf: upstream must be HOST:PORT or unix:PATH, not {value!r}"
+        )
     return value
 
 
@@ -99,8 +101,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--worker-processes", default="auto", help="nginx worker processes")
     parser.add_argument(
         "--user",
-        help="'USER [GROUP]' of the workers when the master runs as root "
-        "(nginx's default: nobody)",
+        help="'USER [GROUP]' of the workers when the master runs as root (nginx's default: nobody)",
     )
     parser.add_argument("--tls-listen", help="HTTPS listen address, e.g. 443 or 127.0.0.1:8443")
     parser.add_argument("--tls-cert", help="certificate chain (PEM)")
