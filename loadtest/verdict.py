@@ -43,8 +43,8 @@ def evaluate(result: RunResult) -> Verdict:
 
     if result.unfinished:
         failures.append(
-            f"{result.unfinished} user(s) were still busy when the grace period "
-            f"({config.grace:g}s) ran out; their last checks did not run"
+            f"{result.unfinished} user(s) were stopped before finishing (the {config.grace:g}s "
+            f"grace period ran out, or a second Ctrl-C); their last checks did not run"
         )
     for crash in result.crashes:
         failures.append(f"a virtual user crashed: {crash}")
