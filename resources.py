@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from accounts.passwords import PasswordHasher
 from accounts.throttle import LoginThrottle
 from sessions import RedisSessionStore, connect
+from sessions.autopipeline import AutoPipeline
 from settings import AppConfig
 from storage.pool import Database
 
@@ -29,7 +30,8 @@ def served_by() -> str:
 
 @dataclass
 class Resources:
-    redis: aioredis.Redis
+    redis: aioredis.Redis  # redis-py: login throttling, health checks
+    session_redis: AutoPipeline  # the session store's auto-pipelined connection
     sessions: RedisSessionStore
     db: Database
     passwords: PasswordHasher
@@ -60,6 +62,7 @@ class Resources:
 
     async def close(self) -> None:
         await self.db.close()
+        await self.session_redis.close()
         await self.redis.aclose()
         await self.redis.connection_pool.disconnect()  # a pool passed in is ours to close
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -68,13 +71,15 @@ class Resources:
 def create_resources(config: AppConfig, dummy_hash: bytes, **store_kwargs: Any) -> Resources:
     """Create this process's clients and pools (call inside the worker's event loop)."""
     client = connect(config.redis_url, timeout=config.redis_timeout)
+    session_redis = AutoPipeline(config.redis_url, timeout=config.redis_timeout)
     executor = ThreadPoolExecutor(
         max_workers=config.worker_threads or os.cpu_count() or 1,
         thread_name_prefix="cpu",
     )
     return Resources(
         redis=client,
-        sessions=RedisSessionStore(client, config.session, **store_kwargs),
+        session_redis=session_redis,
+        sessions=RedisSessionStore(session_redis, config.session, **store_kwargs),
         db=Database(config.mysql_url, max_connections=config.mysql_pool_size),
         passwords=PasswordHasher(
             None if config.bcrypt_on_event_loop else executor,

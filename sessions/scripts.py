@@ -119,3 +119,12 @@ for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 return n
 """
+
+# DESTROY  KEYS: session [, user index]
+#          ARGV: sid
+# Deletes a session and its index entry atomically (sign-out, revocation).
+DESTROY = """
+redis.call('DEL', KEYS[1])
+if KEYS[2] then redis.call('ZREM', KEYS[2], ARGV[1]) end
+return 1
+"""

@@ -29,32 +29,42 @@ Commands, one round trip each (scripts run atomically with EVALSHA; see
   fields only; nothing if the session was deleted meanwhile: no resurrection)
 * store a new one:    EVALSHA CREATE (HSET, PEXPIRE; index ZADD/ZREMRANGEBYSCORE/
   ZRANGE/PEXPIRE)
-* end one:            DEL the hash (+ ZREM from the index when signed in), as one
-  MULTI/EXEC transaction on one slot
+* end one:            EVALSHA DESTROY (DEL the hash, ZREM it from the user's index)
 * list a user's:      EVALSHA LIST (ZREMRANGEBYSCORE, ZRANGE, HMGET per member)
 * end all but one:    EVALSHA END_OTHERS (ZRANGE, DEL + ZREM per member)
 
-A script missing from Redis's script cache (after a restart or SCRIPT FLUSH) costs one
-extra round trip: NOSCRIPT, then SCRIPT LOAD / EVALSHA (redis-py does this).
+A script missing from Redis's script cache (after a restart or SCRIPT FLUSH) costs two
+extra round trips, once: NOSCRIPT, then SCRIPT LOAD and EVALSHA again.
+
+Transport: every command goes over one auto-pipelined connection per process
+(:mod:`sessions.autopipeline`), so concurrent requests share round trips and a command
+is never re-sent after a failure (a counter cannot be incremented twice). There is no
+MULTI/EXEC: on a shared connection other requests' commands would fall inside the
+transaction; each multi-command step is one script instead, which is atomic anyway.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from sessions import scripts
+from sessions.autopipeline import AutoPipeline, Script
 from sessions.ids import KeySpace, Locator, new_sid, sid_digest
 from sessions.session import F_AGENT, F_CREATED, F_IP, F_SEEN, Session
 
 log = logging.getLogger("sessions")
-T = TypeVar("T")
+LOAD = Script(scripts.LOAD)
+CREATE = Script(scripts.CREATE)
+SAVE = Script(scripts.SAVE)
+DESTROY = Script(scripts.DESTROY)
+LIST = Script(scripts.LIST)
+END_OTHERS = Script(scripts.END_OTHERS)
 MAX_AGENT_LENGTH = 256
 
 
@@ -98,20 +108,21 @@ class RedisSessionStore:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        redis: AutoPipeline,
         config: SessionConfig | None = None,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.client = client
+        self.redis = redis
         self.config = config or SessionConfig()
         self.keys = KeySpace(self.config.prefix)
         self.clock = clock
-        self._load = client.register_script(scripts.LOAD)
-        self._create = client.register_script(scripts.CREATE)
-        self._save = client.register_script(scripts.SAVE)
-        self._list = client.register_script(scripts.LIST)
-        self._end_others = client.register_script(scripts.END_OTHERS)
+
+    async def _run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await self.redis.evalsha(script, keys, args)
+        except RedisError as exc:
+            raise SessionUnavailable(str(exc) or type(exc).__name__) from exc
 
     # ----- helpers ---------------------------------------------------------------
     def _now_ms(self) -> int:
@@ -123,28 +134,20 @@ class RedisSessionStore:
             keys.append(self.keys.user_index(loc.user_id))
         return keys
 
-    @staticmethod
-    async def _guard(call: Awaitable[T]) -> T:
-        try:
-            return await call
-        except RedisError as exc:
-            raise SessionUnavailable(str(exc) or type(exc).__name__) from exc
-
     # ----- one session -----------------------------------------------------------
     async def load(self, loc: Locator) -> Session | None:
         """The stored session, or None when it is unknown, ended or timed out."""
         cfg = self.config
-        flat = await self._guard(
-            self._load(
-                keys=self._keys_for(loc),
-                args=[
-                    self._now_ms(),
-                    int(cfg.idle_timeout * 1000),
-                    int(cfg.absolute_timeout * 1000),
-                    int(cfg.touch_after_seconds * 1000),
-                    loc.sid,
-                ],
-            )
+        flat = await self._run(
+            LOAD,
+            self._keys_for(loc),
+            [
+                self._now_ms(),
+                int(cfg.idle_timeout * 1000),
+                int(cfg.absolute_timeout * 1000),
+                int(cfg.touch_after_seconds * 1000),
+                loc.sid,
+            ],
         )
         if not flat:
             return None
@@ -169,8 +172,7 @@ class RedisSessionStore:
         args += sorted(deletes)
         for name, amount in incrs.items():
             args += [name, amount]
-        result = await self._guard(self._save(keys=[self.keys.session(session.locator)],
-                                              args=args))
+        result = await self._run(SAVE, [self.keys.session(session.locator)], args)
         if result is None or result is False:
             session.ended = True
             return False
@@ -202,7 +204,7 @@ class RedisSessionStore:
                            loc.sid]
         for name, value in fields.items():
             args += [name, value]
-        await self._guard(self._create(keys=self._keys_for(loc), args=args))
+        await self._run(CREATE, self._keys_for(loc), args)
         session.adopt(loc, meta)
         session.mark_written()
         log.info("session created %s user=%s", sid_digest(loc.sid), user_id)
@@ -210,21 +212,14 @@ class RedisSessionStore:
 
     async def destroy(self, loc: Locator) -> None:
         """Delete a session (and its index entry): later reads and writes find nothing."""
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(self.keys.session(loc))
-            if loc.user_id is not None:
-                pipe.zrem(self.keys.user_index(loc.user_id), loc.sid)
-            await self._guard(pipe.execute())
+        await self._run(DESTROY, self._keys_for(loc), [loc.sid])
         log.info("session ended %s user=%s", sid_digest(loc.sid), loc.user_id)
 
     # ----- a user's sessions -----------------------------------------------------
     async def list_user_sessions(self, user_id: int) -> list[SessionInfo]:
         """The user's live sessions with their metadata, oldest expiry first."""
-        rows = await self._guard(
-            self._list(
-                keys=[self.keys.user_index(user_id)],
-                args=[self._now_ms(), self._user_key_prefix(user_id)],
-            )
+        rows = await self._run(
+            LIST, [self.keys.user_index(user_id)], [self._now_ms(), self._user_key_prefix(user_id)]
         )
         return [
             SessionInfo(
@@ -243,11 +238,9 @@ class RedisSessionStore:
 
     async def end_other_user_sessions(self, user_id: int, keep_sid: str | None) -> int:
         """End every session of the user except ``keep_sid``; return how many ended."""
-        ended = await self._guard(
-            self._end_others(
-                keys=[self.keys.user_index(user_id)],
-                args=[self._user_key_prefix(user_id), keep_sid or ""],
-            )
+        ended = await self._run(
+            END_OTHERS, [self.keys.user_index(user_id)], [self._user_key_prefix(user_id),
+                                                          keep_sid or ""]
         )
         log.info("sessions ended for user=%s: %s (kept %s)", user_id, ended,
                  sid_digest(keep_sid) if keep_sid else "none")

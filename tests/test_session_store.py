@@ -140,7 +140,7 @@ async def test_recent_reads_do_not_write_and_stale_reads_refresh_expiry(store, k
 async def test_ttl_never_exceeds_absolute_deadline(redis_prefix, resources, sync_redis, clock):
     from sessions import RedisSessionStore
 
-    store = RedisSessionStore(resources.redis, SessionConfig(idle_timeout=100,
+    store = RedisSessionStore(resources.session_redis, SessionConfig(idle_timeout=100,
                               absolute_timeout=150, prefix=redis_prefix), clock=clock)
     session = await stored_session(store, user_id=13)
     key = store.keys.session(session.locator)

@@ -1,0 +1,205 @@
+"""One Redis connection per process, on which concurrent requests' commands are pipelined.
+
+The session lookup is on every request's path, and redis-py's general client path (pool
+checkout, retry wrapper, connection health checks, per-command reads under a timeout
+context) costs more CPU per command than the rest of a small request. For the session
+store's few commands this module keeps one connection per worker process and:
+
+* packs each command with hiredis (``hiredis.pack_command``) and queues it; everything
+  queued during one pass of the event loop goes out in a single ``write`` (commands from
+  many concurrent requests share one round trip: *auto-pipelining*);
+* parses replies with hiredis's C reader as they arrive and resolves the waiting
+  futures in order (Redis answers a connection's commands in order);
+* bounds every command by ``timeout``; a command that times out, or a dropped
+  connection, fails everything in flight on that connection, which is then closed: with
+  pipelining, a lost reply would misalign every later one;
+* never re-sends a command. A command whose fate is unknown is not retried, so an
+  increment can never be applied twice (redis-py's retry-on-error would re-send it).
+  Only connecting is retried: the next command reconnects.
+
+Errors are redis-py's exception classes (``ConnectionError``, ``TimeoutError``,
+``ResponseError``), so callers handle one family, ``redis.exceptions.RedisError``.
+The connection is created lazily in the running loop: create this object inside each
+worker process, after the fork.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import deque
+from typing import Any
+
+import hiredis
+from redis.asyncio.connection import parse_url
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, owner: AutoPipeline) -> None:
+        self.owner = owner
+        self.transport: asyncio.Transport | None = None
+        self.reader = hiredis.Reader()
+        self.pending: deque[asyncio.Future[Any]] = deque()
+        self.outgoing: list[bytes] = []  # packed commands waiting for this loop pass's write
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        pending = self.pending
+        while True:
+            try:
+                reply = self.reader.gets()
+            except hiredis.ProtocolError as exc:
+                self.fail(RedisConnectionError(f"Redis protocol error: {exc}"))
+                return
+            if reply is False:
+                return
+            if not pending:
+                self.fail(RedisConnectionError("reply without a request"))
+                return
+            future = pending.popleft()
+            if future.done():  # its caller gave up (cancelled); the reply is dropped
+                continue
+            if isinstance(reply, hiredis.ReplyError):
+                message = str(reply)
+                cls = NoScriptError if message.startswith("NOSCRIPT") else ResponseError
+                future.set_exception(cls(message))
+            else:
+                future.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(RedisConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
+
+    def fail(self, error: Exception) -> None:
+        """Fail every command in flight and drop the connection."""
+        self.closed = True
+        while self.pending:
+            future = self.pending.popleft()
+            if not future.done():
+                future.set_exception(error)
+        if self.transport is not None:
+            self.transport.abort()
+        self.owner._forget(self)
+
+
+class AutoPipeline:
+    """Send Redis commands over one auto-pipelined connection.
+
+    ``url`` is a ``redis://`` or ``unix://`` URL (password and database honoured).
+    """
+
+    def __init__(self, url: str, *, timeout: float = 0.5) -> None:
+        self._params = parse_url(url)
+        self._timeout = timeout
+        self._protocol: _Protocol | None = None
+        self._connecting: asyncio.Future[_Protocol] | None = None
+
+    # ----- connection ------------------------------------------------------------
+    def _forget(self, protocol: _Protocol) -> None:
+        if self._protocol is protocol:
+            self._protocol = None
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        params = self._params
+        try:
+            async with asyncio.timeout(self._timeout):
+                if "path" in params:
+                    _, protocol = await loop.create_unix_connection(
+                        lambda: _Protocol(self), params["path"])
+                else:
+                    _, protocol = await loop.create_connection(
+                        lambda: _Protocol(self), params.get("host", "127.0.0.1"),
+                        params.get("port", 6379))
+                setup: list[tuple[Any, ...]] = []
+                if params.get("password"):
+                    user = params.get("username")
+                    setup.append(("AUTH", user, params["password"]) if user
+                                 else ("AUTH", params["password"]))
+                if params.get("db"):
+                    setup.append(("SELECT", params["db"]))
+                for command in setup:
+                    future = loop.create_future()
+                    protocol.pending.append(future)
+                    assert protocol.transport is not None
+                    protocol.transport.write(hiredis.pack_command(command))
+                    await future
+        except (OSError, TimeoutError) as exc:
+            raise RedisConnectionError(f"cannot connect to Redis: {exc or 'timed out'}") from exc
+        except ResponseError as exc:
+            raise RedisConnectionError(f"Redis refused the connection setup: {exc}") from exc
+        return protocol
+
+    async def _ready(self) -> _Protocol:
+        if self._protocol is not None and not self._protocol.closed:
+            return self._protocol
+        if self._connecting is None:  # one connect at a time; others wait for it
+            self._connecting = asyncio.ensure_future(self._connect())
+        connecting = self._connecting
+        try:
+            protocol = await asyncio.shield(connecting)
+        finally:
+            if self._connecting is connecting and connecting.done():
+                self._connecting = None
+        self._protocol = protocol
+        return protocol
+
+    # ----- commands --------------------------------------------------------------
+    async def execute(self, *args: Any) -> Any:
+        """Send one command and return its reply (bytes, int, list, None)."""
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            protocol = await self._ready()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        protocol.pending.append(future)
+        if not protocol.outgoing:  # the first command of this pass schedules the write
+            loop.call_soon(self._flush, protocol)
+        protocol.outgoing.append(hiredis.pack_command(args))
+        timer = loop.call_later(self._timeout, self._expire, protocol, future)
+        try:
+            return await future
+        finally:
+            timer.cancel()
+
+    @staticmethod
+    def _flush(protocol: _Protocol) -> None:
+        data, protocol.outgoing = b"".join(protocol.outgoing), []
+        if protocol.closed or protocol.transport is None:
+            return  # its futures were failed with the connection
+        protocol.transport.write(data)
+
+    def _expire(self, protocol: _Protocol, future: asyncio.Future[Any]) -> None:
+        if not future.done():
+            protocol.fail(RedisTimeoutError(f"Redis did not answer within {self._timeout} s"))
+
+    async def evalsha(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        """Run a script by its SHA-1; load it once if Redis does not know it (NOSCRIPT)."""
+        try:
+            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self.execute("SCRIPT", "LOAD", script.source)
+            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+
+    async def close(self) -> None:
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()
+            protocol.closed = True
+
+
+class Script:
+    """A Lua script and its SHA-1, as EVALSHA names it."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
