@@ -193,6 +193,16 @@ class Client:
         return registered, signed_in
 
 
+def _free_ports(count: int) -> list[int]:
+    """``count`` different free ports."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 def _expired(attrs: Mapping[str, object]) -> bool:
     """True for a Set-Cookie that deletes the cookie (an expiry in the past)."""
     if str(attrs.get("max-age", "")).strip() in ("0", "-1"):
@@ -332,7 +342,7 @@ def start_nginx(tmp_path: Path) -> Iterator[Callable[[list[int]], Nginx]]:
         prefix = tmp_path / f"nginx-{len(started)}"
         prefix.mkdir()
         cert, key = _make_certificate(prefix)
-        http_port, https_port = free_port(), free_port()
+        http_port, https_port = _free_ports(2)
         conf = prefix / "nginx.conf"
         render = [
             sys.executable,
@@ -583,7 +593,7 @@ def test_stack_script_serves_through_nginx_and_stops_cleanly_on_sigterm(
     tmp_path: Path, mysql_url: str, redis_url: str, redis_prefix: str
 ) -> None:
     _nginx_binary()
-    nginx_port, app_port = free_port(), free_port()
+    nginx_port, app_port = _free_ports(2)
     log_path = tmp_path / "stack.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
     env["VENV"] = str(Path(sys.executable).parent.parent)
