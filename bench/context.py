@@ -1,0 +1,166 @@
+"""What every phase of the benchmark shares: options, servers, users, stores, wrk."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from bench import procs, wrk
+from bench.options import Options
+from bench.procs import Server
+from bench.users import Fixture
+
+COOKIE_SECRET = "bench-cookie-secret-" + "0123456789abcdef" * 2
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One wrk run and the CPU the server and Redis spent on it."""
+
+    label: str
+    result: wrk.WrkResult
+    server_cpu_s: float
+    redis_cpu_s: float
+
+    def per_request_us(self, seconds: float) -> float:
+        return seconds / self.result.requests * 1e6 if self.result.requests else 0.0
+
+    @property
+    def server_us(self) -> float:
+        return self.per_request_us(self.server_cpu_s)
+
+    @property
+    def redis_us(self) -> float:
+        return self.per_request_us(self.redis_cpu_s)
+
+    @property
+    def wrk_us(self) -> float:
+        return self.per_request_us(self.result.wrk_cpu_s)
+
+
+@dataclass
+class Summary:
+    """Medians of several measurements of one system."""
+
+    label: str
+    runs: list[Measurement]
+
+    def _median(self, values: Sequence[float]) -> float:
+        return statistics.median(values) if values else 0.0
+
+    @property
+    def rps(self) -> float:
+        return self._median([m.result.rps for m in self.runs])
+
+    @property
+    def p50_ms(self) -> float:
+        return self._median([m.result.p50_ms for m in self.runs])
+
+    @property
+    def p99_ms(self) -> float:
+        return self._median([m.result.p99_ms for m in self.runs])
+
+    @property
+    def server_us(self) -> float:
+        return self._median([m.server_us for m in self.runs])
+
+    @property
+    def redis_us(self) -> float:
+        return self._median([m.redis_us for m in self.runs])
+
+    @property
+    def wrk_us(self) -> float:
+        return self._median([m.wrk_us for m in self.runs])
+
+    @property
+    def errors(self) -> int:
+        return sum(m.result.socket_errors + m.result.status_errors for m in self.runs)
+
+    @property
+    def requests(self) -> int:
+        return sum(m.result.requests for m in self.runs)
+
+
+@dataclass
+class Context:
+    opts: Options
+    wrk: str
+    log_dir: Path
+    redis: redis.Redis
+    redis_pid: int
+    fixture: Fixture | None = None
+    servers: list[Server] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def started(self, server: Server) -> Server:
+        self.servers.append(server)
+        return server
+
+    def stop(self, server: Server) -> None:
+        leftover = server.stop()
+        if leftover:
+            self.notes.append(f"{server.name}: had to kill {leftover} after SIGTERM")
+        if server in self.servers:
+            self.servers.remove(server)
+
+    def start_app(self, *extra: str, name: str = "app") -> Server:
+        o = self.opts
+        return self.started(
+            procs.start_app(
+                self.log_dir,
+                processes=o.processes,
+                redis_url=o.redis_url,
+                mysql_url=o.mysql_url,
+                cookie_secret=COOKIE_SECRET,
+                bcrypt_rounds=o.bcrypt_rounds,
+                access_log=o.access_log,
+                extra=extra,
+                name=name,
+            )
+        )
+
+    def start_hello(self) -> Server:
+        o = self.opts
+        return self.started(
+            procs.start_hello(self.log_dir, processes=o.processes, access_log=o.access_log)
+        )
+
+    def user_headers(self, *, accept: str = "application/json") -> list[dict[str, str]]:
+        assert self.fixture is not None
+        return [self.fixture.headers(u, accept=accept) for u in self.fixture.users]
+
+    def measure(
+        self,
+        label: str,
+        server: Server | Sequence[Server],
+        load: wrk.Load,
+        *,
+        connections: int,
+        duration: float,
+        threads: int = 2,
+        timeout_s: float = 10.0,
+    ) -> Measurement:
+        """Run wrk against the first of ``server`` and account the CPU of all of them
+        (e.g. nginx and the app behind it) and of Redis during the run."""
+        group = [server] if isinstance(server, Server) else list(server)
+        cpu0 = sum(s.cpu() for s in group)
+        rcpu0 = procs.cpu_seconds(self.redis_pid)
+        result = wrk.run(
+            self.wrk,
+            group[0].url,
+            load,
+            connections=connections,
+            duration=duration,
+            threads=threads,
+            timeout_s=timeout_s,
+        )
+        return Measurement(
+            label,
+            result,
+            sum(s.cpu() for s in group) - cpu0,
+            procs.cpu_seconds(self.redis_pid) - rcpu0,
+        )
