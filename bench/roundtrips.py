@@ -1,0 +1,134 @@
+"""Phase 2: Redis round trips and MariaDB statements per request, route by route.
+
+Each route gets exactly N requests, sent one at a time on one kept-alive connection
+(rotating over the signed-in users), after a few warm-up requests that open the
+server's pooled connections. Redis's ``MONITOR`` counts the commands (see
+:mod:`bench.redis_monitor`), MariaDB's global status the statements
+(:mod:`bench.mysql_status`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from bench.client import Connection, expect, form
+from bench.context import Context
+from bench.mysql_status import MysqlStatus
+from bench.procs import Server
+from bench.redis_monitor import RedisMonitor
+from bench.users import Fixture, User
+
+HTML = "text/html"
+WARMUP_REQUESTS = 20
+
+
+@dataclass(frozen=True)
+class Route:
+    label: str
+    method: str
+    path: str
+    status: int
+    accept: str = "application/json"
+    signed_in: bool = True  # send the user's session cookie
+    body: str | None = None  # "status" or "login"
+
+    def request(self, fx: Fixture, user: User, i: int) -> tuple[dict[str, str], bytes | None]:
+        post = self.method == "POST"
+        headers = fx.headers(user if self.signed_in else None, accept=self.accept, post=post)
+        if self.body == "status":
+            return headers, form({"status": f"benchmark status {i}"})
+        if self.body == "login":
+            return headers, form(user.login_form())
+        return headers, None
+
+
+ROUTES = [
+    Route("GET /whoami", "GET", "/whoami", 200),
+    Route("GET /home (JSON)", "GET", "/home", 200),
+    Route("GET /home (HTML)", "GET", "/home", 200, accept=HTML),
+    Route("GET /fetchStatus", "GET", "/fetchStatus", 200),
+    Route("POST /addStatus", "POST", "/addStatus", 201, body="status"),
+    Route("POST /login", "POST", "/login", 200, signed_in=False, body="login"),
+]
+
+
+@dataclass(frozen=True)
+class RouteCount:
+    label: str
+    requests: int
+    redis_commands: float
+    redis_round_trips: float
+    redis_mix: dict[str, float]
+    mysql: dict[str, float]
+
+
+@dataclass(frozen=True)
+class RoundTrips:
+    routes: list[RouteCount]
+    mysql_background: dict[str, float]  # statements/s of other clients before the run
+
+
+async def _send(server: Server, fx: Fixture, route: Route, count: int, offset: int) -> None:
+    conn = Connection("127.0.0.1", server.port)
+    try:
+        for i in range(offset, offset + count):
+            user = fx.users[i % len(fx.users)]
+            headers, body = route.request(fx, user, i)
+            expect(await conn.request(route.method, route.path, headers, body), route.status)
+    finally:
+        await conn.close()
+
+
+def run(ctx: Context, app: Server) -> RoundTrips:
+    o, fx = ctx.opts, ctx.fixture
+    assert fx is not None
+    url = urlsplit(o.redis_url)
+    db = int((url.path or "/0").lstrip("/") or 0)
+    mysql = MysqlStatus(o.mysql_url)
+    counts = []
+    try:
+        background = mysql.background()
+        with RedisMonitor(url.hostname or "127.0.0.1", url.port or 6379, db) as mon:
+            for route in ROUTES:
+                n = o.login_requests if route.body == "login" else o.requests
+                warm = min(WARMUP_REQUESTS, n)
+                asyncio.run(_send(app, fx, route, warm, 0))
+                mark = mon.start()
+                before = mysql.read()
+                asyncio.run(_send(app, fx, route, n, warm))
+                after = mysql.read()
+                redis_counts = mon.stop(mark)
+                delta = mysql.delta(before, after)
+                mysql_per = {
+                    k: max(0.0, v - background[k] * delta.seconds) / n
+                    for k, v in delta.values.items()
+                }
+                mix = {k: v / n for k, v in sorted(redis_counts.mix.items())}
+                counts.append(
+                    RouteCount(
+                        route.label,
+                        n,
+                        redis_counts.commands / n,
+                        redis_counts.round_trips / n,
+                        mix,
+                        mysql_per,
+                    )
+                )
+                print(
+                    f"  {route.label:<18} {n:5d} requests  Redis {redis_counts.commands / n:.2f}"
+                    f" commands, {redis_counts.round_trips / n:.2f} round trips  MariaDB "
+                    f"{mysql_per['Questions']:.2f} statements per request",
+                    flush=True,
+                )
+    finally:
+        mysql.close()
+    return RoundTrips(counts, background)
+
+
+def mix_text(mix: dict[str, float]) -> str:
+    """``EVALSHAx2, GETx1`` style (per request), biggest first."""
+    ordered = Counter(mix).most_common()
+    return ", ".join(f"{name}x{value:.3g}" for name, value in ordered) or "none"

@@ -1,0 +1,144 @@
+"""Phase 3: the event loop under a login storm.
+
+A light probe (a few connections of signed-in ``GET /whoami``, each pausing between
+requests) measures the p99 latency, first calm, then while ``--storm-clients`` wrk
+connections sign in continuously with valid credentials (``POST /login``; bcrypt at
+the server's work factor runs in each worker's thread pool). Calm and storm alternate
+over the rounds. The sign-in rate is compared with what the cores allow: ``cores /
+time of one hash``, the hash timed here in-process at the same work factor. Then the
+same storm against a server started with ``--bcrypt_on_event_loop`` shows the
+contrast.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import bcrypt
+
+from bench.context import Context
+from bench.procs import Server
+from bench.wrk import Load, WrkResult, WrkRun
+
+P99_FACTOR_TARGET = 2.0
+LOGIN_RATE_TARGET = 0.9
+LEAD_S = 2.0  # the storm runs this long before and after the probe
+
+
+@dataclass(frozen=True)
+class StormRound:
+    calm: WrkResult
+    storm: WrkResult
+    logins: WrkResult
+
+
+@dataclass
+class Storm:
+    hash_s: float
+    cores: int
+    rounds: list[StormRound]
+    on_loop: StormRound | None = None
+
+    @property
+    def ceiling(self) -> float:
+        return self.cores / self.hash_s
+
+    def median(self, pick: str) -> float:
+        return statistics.median(getattr(r, pick).p99_ms for r in self.rounds)
+
+    @property
+    def login_rate(self) -> float:
+        return statistics.median(r.logins.rps for r in self.rounds)
+
+
+def time_one_hash(rounds: int, samples: int = 5) -> float:
+    """Median seconds of one ``bcrypt.checkpw`` at work factor ``rounds``."""
+    hashed = bcrypt.hashpw(b"benchmark-password", bcrypt.gensalt(rounds))
+    times = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        bcrypt.checkpw(b"benchmark-password", hashed)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _loads(ctx: Context) -> tuple[Load, Load]:
+    fx = ctx.fixture
+    assert fx is not None
+    probe = Load("/whoami", ctx.user_headers(), delay_ms=ctx.opts.probe_delay_ms, count_status=True)
+    login = Load(
+        "/login",
+        [fx.headers(None, post=True) for _ in fx.users],
+        method="POST",
+        bodies=[urlencode(u.login_form()) for u in fx.users],
+        count_status=True,
+    )
+    return probe, login
+
+
+def one_round(ctx: Context, app: Server, label: str) -> StormRound:
+    o = ctx.opts
+    probe, login = _loads(ctx)
+    calm = ctx.measure(
+        f"{label} calm",
+        app,
+        probe,
+        connections=o.probe_connections,
+        duration=o.duration,
+        threads=1,
+        timeout_s=60,
+    ).result
+    storm_run = WrkRun(
+        ctx.wrk,
+        app.url,
+        login,
+        connections=o.storm_clients,
+        duration=o.duration + 2 * LEAD_S,
+        threads=1,
+        timeout_s=60,
+    )
+    try:
+        time.sleep(LEAD_S)
+        storm = ctx.measure(
+            f"{label} storm",
+            app,
+            probe,
+            connections=o.probe_connections,
+            duration=o.duration,
+            threads=1,
+            timeout_s=60,
+        ).result
+        logins = storm_run.result()
+    finally:
+        storm_run.kill()
+    print(
+        f"  {label:<22} calm p99 {calm.p99_ms:8.2f} ms   storm p99 {storm.p99_ms:8.2f} ms"
+        f"   {logins.rps:5.2f} sign-ins/s   non-2xx {logins.non2xx}/{storm.non2xx}",
+        flush=True,
+    )
+    return StormRound(calm, storm, logins)
+
+
+def run(ctx: Context, app: Server) -> Storm:
+    hash_s = time_one_hash(ctx.opts.bcrypt_rounds)
+    cores = os.cpu_count() or 1
+    print(
+        f"  one bcrypt hash at cost {ctx.opts.bcrypt_rounds}: {hash_s * 1000:.0f} ms "
+        f"-> ceiling {cores / hash_s:.2f} sign-ins/s on {cores} cores",
+        flush=True,
+    )
+    rounds = [one_round(ctx, app, f"round {i + 1}") for i in range(ctx.opts.rounds)]
+    return Storm(hash_s, cores, rounds)
+
+
+def run_on_loop(ctx: Context, storm: Storm) -> None:
+    """The contrast: a server with ``--bcrypt_on_event_loop`` under the same storm."""
+    app = ctx.start_app("--bcrypt_on_event_loop", name="app-bcrypt-on-loop")
+    try:
+        storm.on_loop = one_round(ctx, app, "bcrypt on event loop")
+    finally:
+        ctx.stop(app)
