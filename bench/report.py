@@ -1,0 +1,387 @@
+"""Turn the measurements into Markdown tables: printed, and written to PERFORMANCE.md.
+
+Only the section between :data:`BEGIN` and :data:`END` is generated; everything else
+in the file (the hand-written analysis) is kept as it is when the file is rewritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.memory import RSS_TARGET_MB, MemorySnapshot
+from bench.options import Options
+from bench.roundtrips import RoundTrips, mix_text
+from bench.session_cost import HOME_TARGET, WHOAMI_TARGET, SessionCost
+from bench.storm import LOGIN_RATE_TARGET, P99_FACTOR_TARGET, Storm, StormRound
+from bench.via_nginx import ViaNginx
+from bench.wrk import WrkResult
+
+BEGIN = "<!-- BEGIN GENERATED SECTION: written by `python -m bench`; edits here are lost -->"
+END = "<!-- END GENERATED SECTION -->"
+ANALYSIS_STUB = """
+## Analysis
+
+(Written by hand after a full run: where the time goes, what the profile shows, what
+was tried.)
+"""
+
+
+@dataclass
+class Results:
+    opts: Options
+    machine: list[tuple[str, str]]
+    started: dt.datetime
+    session: SessionCost | None = None
+    roundtrips: RoundTrips | None = None
+    storm: Storm | None = None
+    memory: list[MemorySnapshot] = field(default_factory=list)
+    nginx: ViaNginx | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]], *, numeric: bool = True) -> str:
+    """A Markdown table, padded to line up as plain text; columns after the first are
+    right-aligned when ``numeric``."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    right = [numeric and i > 0 for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return (
+            "| "
+            + " | ".join(
+                c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right, strict=True)
+            )
+            + " |"
+        )
+
+    sep = (
+        "|"
+        + "|".join(
+            ("-" * (w + 1) + ":") if r else ("-" * (w + 2))
+            for w, r in zip(widths, right, strict=True)
+        )
+        + "|"
+    )
+    return "\n".join([line(cells[0]), sep, *(line(r) for r in cells[1:])])
+
+
+def met(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def _f(value: float, digits: int = 2) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _session(res: Results, s: SessionCost) -> list[str]:
+    o = res.opts
+    rows = []
+    for summary, target in ((s.hello, None), (s.whoami, WHOAMI_TARGET), (s.home, HOME_TARGET)):
+        ratio = s.ratio(summary)
+        verdict = "reference" if target is None else f"≥ {target} {met(ratio >= target)}"
+        rows.append(
+            [
+                summary.label,
+                _f(summary.rps, 0),
+                _f(ratio),
+                verdict,
+                _f(summary.p50_ms),
+                _f(summary.p99_ms),
+                _f(summary.server_us, 0),
+                _f(summary.redis_us, 0),
+                _f(summary.wrk_us, 0),
+                summary.errors,
+            ]
+        )
+    out = [
+        f"### 1. Session-layer cost ({s.connections} connections, median of {o.rounds} x "
+        f"{o.duration:g} s)",
+        "",
+        table(
+            [
+                "System",
+                "req/s",
+                "ratio",
+                "target",
+                "p50 ms",
+                "p99 ms",
+                "server CPU µs/req",
+                "Redis CPU µs/req",
+                "wrk CPU µs/req",
+                "errors",
+            ],
+            rows,
+        ),
+        "",
+        f"Ratios: **/whoami {_f(s.ratio(s.whoami))}** (target {WHOAMI_TARGET}: "
+        f"{met(s.ratio(s.whoami) >= WHOAMI_TARGET)}), **/home {_f(s.ratio(s.home))}** "
+        f"(target {HOME_TARGET}: {met(s.ratio(s.home) >= HOME_TARGET)}).",
+        "",
+        "Per round (req/s): "
+        + "; ".join(
+            f"{sm.label} " + ", ".join(_f(m.result.rps, 0) for m in sm.runs)
+            for sm in (s.hello, s.whoami, s.home)
+        )
+        + ".",
+        "",
+        "Server CPU is the user + system time of the server's processes (from "
+        "`/proc/<pid>/stat`) divided by the requests served; Redis CPU likewise for "
+        "`redis-server`; wrk CPU is the load generator's own.",
+        "",
+        f"#### {s.high_connections} connections, one run of {o.duration:g} s each",
+        "",
+        table(
+            ["Route", "req/s", "p50 ms", "p99 ms", "non-2xx", "socket errors", "zero errors"],
+            [
+                [
+                    m.label,
+                    _f(m.result.rps, 0),
+                    _f(m.result.p50_ms),
+                    _f(m.result.p99_ms),
+                    m.result.non2xx,
+                    m.result.socket_errors,
+                    met(m.result.non2xx == 0 and m.result.socket_errors == 0),
+                ]
+                for m in s.high
+            ],
+        ),
+    ]
+    return out
+
+
+def _roundtrips(rt: RoundTrips) -> list[str]:
+    rows = [
+        [
+            r.label,
+            r.requests,
+            _f(r.redis_round_trips),
+            _f(r.redis_commands),
+            mix_text(r.redis_mix),
+            _f(r.mysql["Questions"]),
+            _f(r.mysql["Com_select"]),
+            _f(r.mysql["Com_insert"]),
+            _f(r.mysql["Com_update"] + r.mysql["Com_delete"]),
+        ]
+        for r in rt.routes
+    ]
+    other = rt.mysql_background.get("Questions", 0.0)
+    bg = (
+        "no other client sent MariaDB statements meanwhile (measured over 2 s before), so "
+        "the MariaDB figures are exact"
+        if other < 0.05
+        else f"other clients sent about {other:.1f} MariaDB statements/s (measured before the "
+        "run); that background has been subtracted, so the MariaDB figures are estimates"
+    )
+    return [
+        "### 2. Round trips per request",
+        "",
+        table(
+            [
+                "Route",
+                "requests",
+                "Redis round trips",
+                "Redis commands",
+                "Redis commands (per request)",
+                "MariaDB statements",
+                "SELECT",
+                "INSERT",
+                "UPDATE+DELETE",
+            ],
+            rows,
+        ),
+        "",
+        "Redis: every command on the benchmark's database that `MONITOR` reported between "
+        "two markers, except those run inside Lua scripts (`[db lua]`); a `MULTI…EXEC` block "
+        "or a pipelined burst from one connection counts as one round trip. Requests are "
+        "sent one at a time on one connection, after 20 warm-up requests. MariaDB: deltas of "
+        f"`Questions` and `Com_*` from `SHOW GLOBAL STATUS`; {bg}. Sign-ins are fewer "
+        "because each costs a bcrypt hash; their counts do not depend on the number.",
+    ]
+
+
+def _p99(result: WrkResult) -> str:
+    """p99 in ms, or a note when no request completed within the run."""
+    return _f(result.p99_ms) if result.requests else "none completed"
+
+
+def _storm_row(label: str, r: StormRound, storm: Storm) -> list[object]:
+    factor = r.storm.p99_ms / r.calm.p99_ms if r.calm.p99_ms and r.storm.requests else 0.0
+    return [
+        label,
+        _p99(r.calm),
+        _p99(r.storm),
+        _f(factor) if factor else "-",
+        _f(r.storm.max_ms),
+        f"{r.calm.requests}/{r.storm.requests}",
+        _f(r.logins.rps),
+        f"{r.logins.rps / storm.ceiling:.0%}",
+        r.logins.non2xx,
+        r.storm.non2xx,
+    ]
+
+
+def _storm(res: Results, st: Storm) -> list[str]:
+    o = res.opts
+    rows = [_storm_row(f"round {i + 1}", r, st) for i, r in enumerate(st.rounds)]
+    calm, stormy = st.median("calm"), st.median("storm")
+    factor = stormy / calm if calm else 0.0
+    share = st.login_rate / st.ceiling
+    rows.append(
+        ["**median**", _f(calm), _f(stormy), _f(factor), _f(st.login_rate), f"{share:.0%}", "", ""]
+    )
+    if st.on_loop is not None:
+        rows.append(_storm_row("`--bcrypt_on_event_loop`", st.on_loop, st))
+    return [
+        f"### 3. Login storm ({o.storm_clients} clients signing in, bcrypt cost {o.bcrypt_rounds})",
+        "",
+        table(
+            [
+                "Run",
+                "p99 calm ms",
+                "p99 storm ms",
+                "storm/calm",
+                "sign-ins/s",
+                "of ceiling",
+                "sign-in non-2xx",
+                "probe non-2xx",
+            ],
+            rows,
+        ),
+        "",
+        f"One bcrypt check at cost {o.bcrypt_rounds} takes {st.hash_s * 1000:.0f} ms here "
+        f"(timed in-process), so {st.cores} cores allow at most **{st.ceiling:.2f} sign-ins/s**."
+        f" p99 of `GET /whoami` under the storm: {factor:.2f}x calm (target ≤ "
+        f"{P99_FACTOR_TARGET:g}x: {met(factor <= P99_FACTOR_TARGET)}); sign-ins: "
+        f"{share:.0%} of the ceiling (target ≥ {LOGIN_RATE_TARGET:.0%}: "
+        f"{met(share >= LOGIN_RATE_TARGET)}).",
+        "",
+        f"The probe: {o.probe_connections} connections of signed-in `GET /whoami`, each "
+        f"pausing {o.probe_delay_ms} ms between requests, for {o.duration:g} s, calm and "
+        f"then while the storm runs (the storm starts 2 s before it and stops 2 s after). "
+        "Sign-ins/s are the storm's whole run. wrk reports the latency of completed "
+        "requests only. The last row is the same storm against a server started with "
+        "`--bcrypt_on_event_loop`.",
+    ]
+
+
+def _memory(snaps: list[MemorySnapshot]) -> list[str]:
+    rows = [
+        [
+            s.label,
+            ", ".join(_f(mb, 1) for _, mb in s.workers_mb),
+            _f(s.parent_mb, 1),
+            f"< {RSS_TARGET_MB:g} {met(s.met)}",
+        ]
+        for s in snaps
+    ]
+    return [
+        "### 4. Memory (VmRSS from `/proc/<pid>/status`)",
+        "",
+        table(["Server, when", "each worker MiB", "supervisor MiB", "target"], rows),
+    ]
+
+
+def _nginx(res: Results, n: ViaNginx) -> list[str]:
+    o = res.opts
+    rows = [
+        [
+            s.label,
+            _f(s.rps, 0),
+            _f(n.ratio(s)),
+            _f(n.ratio(s, n.hello)),
+            _f(s.p50_ms),
+            _f(s.p99_ms),
+            _f(s.server_us, 0),
+            s.errors,
+        ]
+        for s in (n.hello_direct, n.hello, n.whoami, n.home)
+    ]
+    return [
+        f"### 5. Through nginx ({o.connections} connections, median of {o.rounds} x "
+        f"{o.duration:g} s)",
+        "",
+        table(
+            [
+                "System",
+                "req/s",
+                "ratio to direct hello",
+                "ratio to hello via nginx",
+                "p50 ms",
+                "p99 ms",
+                "nginx + server CPU µs/req",
+                "errors",
+            ],
+            rows,
+        ),
+        "",
+        "nginx runs the project's config (`deploy/nginx.conf` rendered by "
+        "`deploy/render-nginx-conf.py`: keep-alive upstream, access log buffered, gzip), "
+        "on a free port in a temporary directory; the app behind it runs with `--xheaders`.",
+    ]
+
+
+def generated(res: Results) -> str:
+    o = res.opts
+    access = "on" if o.access_log else "off"
+    lines = [
+        BEGIN,
+        "",
+        f"Measured {res.started:%Y-%m-%d %H:%M} with:",
+        "",
+        "```",
+        o.command,
+        "```",
+        "",
+        f"Every server runs `--processes={o.processes}` with the access log **{access}** "
+        f"(`--access_log={str(o.access_log).lower()}` for the app and the hello world alike); "
+        f"the app uses bcrypt cost {o.bcrypt_rounds}, Redis `{o.redis_url}` and MariaDB "
+        f"database `{o.mysql_url.rsplit('/', 1)[-1]}`. The load generator is wrk (2 threads) "
+        f"with a Lua script that rotates over {o.users} signed-in users' cookies; the hello "
+        "world receives the same request headers. Systems are alternated round by round "
+        "after a warm-up of "
+        f"{o.warmup:g} s each; figures are medians.",
+        "",
+    ]
+    if res.session:
+        lines += [*_session(res, res.session), ""]
+    if res.roundtrips:
+        lines += [*_roundtrips(res.roundtrips), ""]
+    if res.storm:
+        lines += [*_storm(res, res.storm), ""]
+    if res.memory:
+        lines += [*_memory(res.memory), ""]
+    if res.nginx:
+        lines += [*_nginx(res, res.nginx), ""]
+    elif o.skip_nginx:
+        lines += ["### 5. Through nginx", "", "Skipped (`--skip-nginx`).", ""]
+    lines += ["### Machine", "", table(["", ""], res.machine, numeric=False), ""]
+    if res.notes:
+        lines += ["### Notes", "", *(f"- {n}" for n in res.notes), ""]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def write(path: Path, section: str) -> None:
+    """Replace the generated section of ``path`` (create the file when missing)."""
+    if path.exists():
+        text = path.read_text()
+        start, end = text.find(BEGIN), text.find(END)
+        if start >= 0 and end > start:
+            text = text[:start] + section + text[end + len(END) :]
+        else:
+            text = text.rstrip() + "\n\n" + section + "\n"
+    else:
+        text = (
+            "# Performance\n\nFigures from the benchmark (`make bench`, i.e. "
+            "`python -m bench`): the session layer against a bare Tornado hello-world, "
+            "round trips per route, a login storm, memory, and nginx in front.\n\n"
+            + section
+            + "\n"
+            + ANALYSIS_STUB
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
