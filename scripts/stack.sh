@@ -88,6 +88,12 @@ done
 # --- render and check the nginx config ---------------------------------------------------
 render_args=(--prefix "$VAR" --output "$CONF" --listen "$NGINX_LISTEN:$NGINX_PORT"
     --static-root "$REPO_ROOT/static")
+# Started by root, nginx would run its workers as `nobody`, who may not be able to read
+# a checkout under a private home directory: locally they run as the checkout's owner,
+# like the app (as any other user, nginx runs its workers as that user anyway).
+if is_root; then
+    render_args+=(--user "$(stat -c '%U %G' "$REPO_ROOT")")
+fi
 for port in "${APP_PORTS[@]}"; do
     render_args+=(--upstream "127.0.0.1:$port")
 done

@@ -18,10 +18,12 @@ these tests fail rather than skip.
 
 from __future__ import annotations
 
+import grp
 import gzip
 import http.client
 import json
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -366,6 +368,12 @@ def start_nginx(tmp_path: Path) -> Iterator[Callable[[list[int]], Nginx]]:
         ]
         for port in upstream_ports:
             render += ["--upstream", f"127.0.0.1:{port}"]
+        if os.geteuid() == 0:
+            # As scripts/stack.sh does: workers as the checkout's owner, not `nobody`, so
+            # they can read static/ and the temp dirs under tmp_path wherever these are.
+            owner = REPO_ROOT.stat()
+            user = f"{pwd.getpwuid(owner.st_uid).pw_name} {grp.getgrgid(owner.st_gid).gr_name}"
+            render += ["--user", user]
         subprocess.run(render, check=True)
         command = [nginx_bin, "-e", "stderr", "-p", str(prefix), "-c", str(conf)]
         checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
