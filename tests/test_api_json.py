@@ -3,6 +3,7 @@ and the headers every dynamic response carries."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -522,3 +523,38 @@ async def test_every_dynamic_response_has_the_headers(browser, new_browser, uniq
         assert response.headers.get("Cache-Control") == "no-store", name
         vary = [v.strip().lower() for v in response.headers.get("Vary", "").split(",")]
         assert "cookie" in vary, (name, response.headers.get("Vary"))
+
+
+# ----- concurrency within one session ---------------------------------------------------------
+
+@pytest.mark.gen_test(timeout=15)
+async def test_concurrent_home_visits_count_exactly(browser, unique_email):
+    await signed_in(browser, unique_email)
+    responses = await asyncio.gather(*(browser.get("/home", accept_json=True)
+                                       for _ in range(30)))
+    views = sorted(ok(r)["views"] for r in responses)
+    assert views == list(range(1, 31))
+    assert ok(await browser.get("/home", accept_json=True))["views"] == 31
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_logout_during_visits_leaves_no_session_behind(browser, new_browser,
+                                                             unique_email, app_config,
+                                                             redis_prefix, sync_redis):
+    await signed_in(browser, unique_email)
+    cookie = browser.cookies["sid"]
+    key = session_key(app_config, redis_prefix, cookie)
+    visitor = new_browser()
+    visitor.cookies = dict(browser.cookies)
+    results = await asyncio.gather(
+        *(visitor.get("/home", accept_json=True) for _ in range(10)),
+        browser.post("/logout", accept_json=True),
+        *(visitor.get("/home", accept_json=True) for _ in range(10)),
+    )
+    assert ok(results[10]) == "Signed out."
+    assert all(r.code in (200, 401) for r in results[:10] + results[11:])
+    assert sync_redis.exists(key) == 0
+    replay = new_browser()
+    replay.cookies["sid"] = cookie
+    assert failed(await replay.get("/home", accept_json=True), 401) == SIGN_IN
+    assert sync_redis.exists(key) == 0

@@ -353,7 +353,8 @@ async def test_post_without_xsrf_cookie_is_403(browser, unique_email):
     assert error_message(response, 403) == XSRF_MESSAGE
 
 
-@pytest.mark.parametrize("token", ["wrong", "2|00000000|" + "0" * 32 + "|1", ""])
+@pytest.mark.parametrize(
+    "token", ["wrong", "2|00000000|" + "0" * 32 + "|1", "", "2|zz|zz|zz", "\u00e9" * 8])
 @pytest.mark.gen_test
 async def test_post_with_wrong_xsrf_token_is_403(browser, unique_email, token):
     await browser.get("/")
@@ -774,7 +775,8 @@ async def test_invalid_utf8_in_form_field_is_400_page(browser, unique_email):
 
 # ----- unknown paths and methods ------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/nope", "/home/extra", "/fetchStatus/1", "/register/"])
+@pytest.mark.parametrize(
+    "path", ["/nope", "/home/extra", "/fetchStatus/1", "/register/", "/%FF", "/home%00", "//"])
 @pytest.mark.gen_test
 async def test_unknown_path_is_404(browser, path):
     response = await browser.get(path, accept_json=True)
