@@ -69,10 +69,19 @@ def _abs(path: str) -> str:
     return str(Path(path).expanduser().resolve())
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show a default only where there is one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Render deploy/nginx.conf for a local or production nginx.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--template", default=str(TEMPLATE), help="template to render")
     parser.add_argument("--output", "-o", default="-", help="file to write ('-': stdout)")
