@@ -12,8 +12,9 @@ from accounts.validation import (
     clean_password,
 )
 from handlers.base import AppError, BaseHandler
+from sessions import SessionUnavailable
 from storage.errors import EmailTaken
-from storage.users import create_user, find_user_by_email
+from storage.users import create_user, delete_user, find_user_by_email
 
 BAD_CREDENTIALS = "Invalid e-mail or password."
 
@@ -50,9 +51,12 @@ class FormHandler(IndexHandler):
 
     session_optional = False
 
-    def fail(self, status: int, message: str, **state: Any) -> None:
+    def fail(self, status: int, message: str, headers: dict[str, str] | None = None,
+             **state: Any) -> None:
         if self.wants_json:
-            raise AppError(status, message)
+            raise AppError(status, message, headers)  # send_error clears earlier headers
+        for name, value in (headers or {}).items():
+            self.set_header(name, value)
         self.render_forms(status, **state)
 
 
@@ -77,7 +81,13 @@ class RegisterHandler(FormHandler):
             message = "An account with this e-mail address already exists."
             self.fail(409, message, register_error=message, **state)
             return
-        await self.start_session(user_id, user_name=name)
+        try:
+            await self.start_session(user_id, user_name=name)
+        except SessionUnavailable:
+            # All or nothing: a 503 must mean "nothing happened, try again", not an
+            # account the user cannot sign in to yet and cannot register again.
+            await delete_user(self.res.db, user_id)
+            raise
         await self.reply({"user_id": user_id, "user_name": name}, status=201,
                          redirect_to="/home")
 
@@ -98,8 +108,7 @@ class LoginHandler(FormHandler):
         wait = await self.res.throttle.retry_after(email, ip)
         if wait:
             message = f"Too many failed sign-ins. Try again in {wait} seconds."
-            self.set_header("Retry-After", str(wait))
-            self.fail(429, message, login_error=message, **state)
+            self.fail(429, message, {"Retry-After": str(wait)}, login_error=message, **state)
             return
         user = await find_user_by_email(self.res.db, email)
         ok = await self.res.passwords.verify(password, user.password_hash if user else None)

@@ -52,10 +52,10 @@ DEFAULT_MESSAGES = {
 class AppError(HTTPError):
     """An error whose message is meant for the user."""
 
-    def __init__(self, status: int, message: str, **headers: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(status)
         self.message = message
-        self.headers = headers
+        self.headers = headers or {}
 
 
 class BaseHandler(SessionMixin, tornado.web.RequestHandler):
@@ -132,13 +132,23 @@ class BaseHandler(SessionMixin, tornado.web.RequestHandler):
 
     # ----- input -----------------------------------------------------------------
     def field(self, name: str) -> str | None:
-        """A form field, or a string member of a JSON object body."""
+        """A form field exactly as sent, or a string member of a JSON object body.
+
+        Not ``get_body_argument``: it strips whitespace and turns control characters
+        into spaces, which would silently change a password. Validation decides instead.
+        """
         content_type = self.request.headers.get("Content-Type", "")
         if content_type.split(";")[0].strip().lower() == "application/json":
             if self._json_args is None:
                 self._json_args = _parse_json_object(self.request.body)
             return self._json_args.get(name)
-        return self.get_body_argument(name, None)
+        values = self.request.body_arguments.get(name)
+        if not values:
+            return None
+        try:
+            return values[-1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise AppError(400, "Form fields must be valid UTF-8 text.") from None
 
     # ----- output ----------------------------------------------------------------
     async def save_session(self) -> None:
@@ -221,10 +231,16 @@ class BaseHandler(SessionMixin, tornado.web.RequestHandler):
 def _parse_json_object(body: bytes) -> dict[str, str]:
     try:
         data = json.loads(body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise AppError(400, "Request body is not valid JSON.") from None
     if not isinstance(data, Mapping) or not all(isinstance(v, str) for v in data.values()):
         raise AppError(400, "Request body must be a JSON object whose values are strings.")
+    try:
+        for name, value in data.items():
+            name.encode("utf-8")
+            value.encode("utf-8")
+    except UnicodeEncodeError:  # e.g. a lone surrogate escape, "\ud800"
+        raise AppError(400, "Request body strings must be valid Unicode text.") from None
     return dict(data)
 
 

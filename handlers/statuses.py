@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from accounts.validation import InvalidInput, clean_status
@@ -10,6 +11,7 @@ from handlers.home import HOME_STATUSES
 from storage.errors import UnknownUser
 from storage.statuses import Status, add_status, list_statuses
 
+_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() accepts "²"
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
@@ -62,6 +64,6 @@ class FetchStatusHandler(BaseHandler):
         raw = self.get_query_argument(name, None)
         if raw is None or raw == "":
             return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
             raise AppError(400, f"{name} must be a whole number from {low} to {high}.")
         return int(raw)

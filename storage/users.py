@@ -36,3 +36,8 @@ async def find_user_by_email(db: Database, email: str) -> User | None:
         return None
     user_id, user_email, user_name, password_hash = rows[0]
     return User(int(user_id), user_email, user_name, password_hash.encode("ascii"))
+
+
+async def delete_user(db: Database, user_id: int) -> None:
+    """Remove an account (and, by the foreign key, its statuses)."""
+    await db.execute("DELETE FROM user_login WHERE user_id = %s", (user_id,))

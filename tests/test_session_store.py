@@ -10,6 +10,7 @@ from sessions import Locator, Session, SessionConfig
 from sessions.ids import KeySpace, new_sid
 
 IDLE = 1800
+UID = 9_000_000_000  # far above the ids of accounts other tests register
 ABSOLUTE = 28800
 
 
@@ -44,9 +45,9 @@ def test_ids_are_256_bit_and_locators_are_validated():
 @pytest.mark.gen_test
 async def test_layout_one_hash_per_session_with_metadata_and_json_values(store, keys,
                                                                          sync_redis, clock):
-    session = await stored_session(store, user_id=7, cart=["a", {"n": 1}], views=3)
+    session = await stored_session(store, user_id=UID + 7, cart=["a", {"n": 1}], views=3)
     key = keys.session(session.locator)
-    assert key == f"{keys.prefix}sess:{{u:7}}:{session.sid}"
+    assert key == f"{keys.prefix}sess:{{u:{UID + 7}}}:{session.sid}"
     assert sync_redis.type(key) == "hash"
     fields = sync_redis.hgetall(key)
     assert fields["@c"] == fields["@s"] == str(int(clock.now * 1000))
@@ -54,7 +55,7 @@ async def test_layout_one_hash_per_session_with_metadata_and_json_values(store, 
     assert fields["cart"] == '["a",{"n":1}]' and fields["views"] == "3"
     loaded = await store.load(session.locator)
     assert loaded["cart"] == ["a", {"n": 1}] and loaded["views"] == 3
-    assert loaded.user_id == 7
+    assert loaded.user_id == UID + 7
 
 
 @pytest.mark.gen_test
@@ -73,7 +74,7 @@ async def test_only_changed_fields_are_written(store, keys, sync_redis):
 
 @pytest.mark.gen_test
 async def test_fifty_concurrent_increments_are_exact(store, keys, sync_redis):
-    session = await stored_session(store, user_id=8)
+    session = await stored_session(store, user_id=UID + 8)
     copies = [await store.load(session.locator) for _ in range(50)]
     for copy in copies:
         copy.incr("views")
@@ -85,7 +86,7 @@ async def test_fifty_concurrent_increments_are_exact(store, keys, sync_redis):
 
 @pytest.mark.gen_test
 async def test_save_after_delete_does_not_resurrect(store, keys, sync_redis):
-    session = await stored_session(store, user_id=9)
+    session = await stored_session(store, user_id=UID + 9)
     late = await store.load(session.locator)
     await store.destroy(session.locator)
     late.incr("views")
@@ -93,12 +94,12 @@ async def test_save_after_delete_does_not_resurrect(store, keys, sync_redis):
     assert await store.save(late) is False
     assert late.ended
     assert not sync_redis.exists(keys.session(session.locator))
-    assert sync_redis.zscore(keys.user_index(9), session.sid) is None
+    assert sync_redis.zscore(keys.user_index(UID + 9), session.sid) is None
 
 
 @pytest.mark.gen_test
 async def test_idle_timeout(store, keys, sync_redis, clock):
-    session = await stored_session(store, user_id=10)
+    session = await stored_session(store, user_id=UID + 10)
     clock.advance(IDLE - 1)
     assert await store.load(session.locator) is not None
     clock.advance(IDLE - 1)  # touched at the previous load: still alive
@@ -106,12 +107,12 @@ async def test_idle_timeout(store, keys, sync_redis, clock):
     clock.advance(IDLE)
     assert await store.load(session.locator) is None
     assert not sync_redis.exists(keys.session(session.locator))
-    assert sync_redis.zscore(keys.user_index(10), session.sid) is None
+    assert sync_redis.zscore(keys.user_index(UID + 10), session.sid) is None
 
 
 @pytest.mark.gen_test
 async def test_absolute_timeout_despite_activity(store, clock):
-    session = await stored_session(store, user_id=11)
+    session = await stored_session(store, user_id=UID + 11)
     for _ in range(ABSOLUTE // 1000 - 1):
         clock.advance(1000)
         assert await store.load(session.locator) is not None
@@ -122,7 +123,7 @@ async def test_absolute_timeout_despite_activity(store, clock):
 @pytest.mark.gen_test
 async def test_recent_reads_do_not_write_and_stale_reads_refresh_expiry(store, keys,
                                                                          sync_redis, clock):
-    session = await stored_session(store, user_id=12)
+    session = await stored_session(store, user_id=UID + 12)
     key = keys.session(session.locator)
     created = sync_redis.hget(key, "@s")
     touch = store.config.touch_after_seconds
@@ -142,7 +143,7 @@ async def test_ttl_never_exceeds_absolute_deadline(redis_prefix, resources, sync
 
     store = RedisSessionStore(resources.session_redis, SessionConfig(idle_timeout=100,
                               absolute_timeout=150, prefix=redis_prefix), clock=clock)
-    session = await stored_session(store, user_id=13)
+    session = await stored_session(store, user_id=UID + 13)
     key = store.keys.session(session.locator)
     clock.advance(90)
     assert await store.load(session.locator) is not None
@@ -152,7 +153,7 @@ async def test_ttl_never_exceeds_absolute_deadline(redis_prefix, resources, sync
 @pytest.mark.gen_test
 async def test_user_index_lists_ends_and_never_keeps_dead_entries(store, keys, sync_redis,
                                                                   clock):
-    user = 14
+    user = UID + 14
     first = await stored_session(store, user_id=user)
     second = await stored_session(store, user_id=user)
     third = await stored_session(store, user_id=user)
@@ -180,10 +181,10 @@ async def test_user_index_lists_ends_and_never_keeps_dead_entries(store, keys, s
 
 @pytest.mark.gen_test
 async def test_listing_drops_members_whose_hash_vanished(store, keys, sync_redis):
-    session = await stored_session(store, user_id=15)
+    session = await stored_session(store, user_id=UID + 15)
     sync_redis.delete(keys.session(session.locator))  # e.g. evicted under memory pressure
-    assert await store.list_user_sessions(15) == []
-    assert sync_redis.zcard(keys.user_index(15)) == 0
+    assert await store.list_user_sessions(UID + 15) == []
+    assert sync_redis.zcard(keys.user_index(UID + 15)) == 0
 
 
 @pytest.mark.gen_test
@@ -207,7 +208,7 @@ def test_metadata_names_are_reserved():
 
 @pytest.mark.gen_test
 async def test_corrupt_values_are_ignored_not_fatal(store, keys, sync_redis):
-    session = await stored_session(store, user_id=16, ok=1)
+    session = await stored_session(store, user_id=UID + 16, ok=1)
     sync_redis.hset(keys.session(session.locator), "bad", "{not json")
     loaded = await store.load(session.locator)
     assert loaded["ok"] == 1 and "bad" not in loaded
