@@ -9,6 +9,7 @@ import tornado.web
 
 from handlers import routes
 from handlers.errors import NotFoundHandler
+from handlers.static import StaticHandler
 from resources import Resources
 from settings import AppConfig
 
@@ -30,6 +31,7 @@ def make_app(config: AppConfig, resources: Resources) -> tornado.web.Application
         "login_url": "/",
         "debug": config.debug,
         "default_handler_class": NotFoundHandler,
+        "static_handler_class": StaticHandler,
         "session_store": resources.sessions,
         "resources": resources,
     }

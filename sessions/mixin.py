@@ -18,6 +18,7 @@ The mixin expects ``self.application.settings["session_store"]`` to be a
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sessions.ids import Locator
@@ -25,6 +26,35 @@ from sessions.session import Session
 from sessions.store import RedisSessionStore
 
 CLOCK_SKEW_ALLOWANCE = 300  # seconds added to the absolute timeout for cookie age
+
+
+class _VerifiedCookies:
+    """Cookie values whose signature this process has verified, with their signing time.
+
+    Checking a signature (HMAC-SHA256 and parsing) is a measurable share of a small
+    request; a browser sends the same value on every request. Only values that passed
+    verification are kept, their age is still checked on every use, and the table is
+    bounded (oldest entries go first).
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._entries: dict[str, tuple[Locator, float]] = {}
+
+    def get(self, value: str) -> tuple[Locator, float] | None:
+        return self._entries.get(value)
+
+    def remember(self, value: str, locator: Locator) -> None:
+        try:  # v2 format: "2|1:<key version>|<n>:<timestamp>|..."
+            signed_at = float(value.split("|", 3)[2].split(":", 1)[1])
+        except (IndexError, ValueError):
+            return
+        if len(self._entries) >= self._size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[value] = (locator, signed_at)
+
+
+_verified = _VerifiedCookies()
 
 
 class SessionMixin:
@@ -49,11 +79,21 @@ class SessionMixin:
         return self._session
 
     def _cookie_locator(self) -> Locator | None:
-        max_age = (self.session_store.config.absolute_timeout + CLOCK_SKEW_ALLOWANCE) / 86400
+        value = self.get_cookie(self.session_cookie_name)  # type: ignore[attr-defined]
+        if value is None:
+            return None
+        max_age = self.session_store.config.absolute_timeout + CLOCK_SKEW_ALLOWANCE
+        cached = _verified.get(value)
+        if cached is not None:
+            locator, signed_at = cached
+            return locator if time.time() - signed_at < max_age else None
         raw = self.get_signed_cookie(  # type: ignore[attr-defined]
-            self.session_cookie_name, max_age_days=max_age, min_version=2
+            self.session_cookie_name, value, max_age_days=max_age / 86400, min_version=2
         )
-        return Locator.parse(raw)
+        locator = Locator.parse(raw)
+        if locator is not None:
+            _verified.remember(value, locator)
+        return locator
 
     async def load_session(self) -> Session:
         """Resolve the request's session once (one Redis round trip when a cookie is sent).
