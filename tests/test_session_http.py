@@ -145,3 +145,41 @@ async def test_session_cookie_attributes(browser, unique_email):
     value = browser.cookies["sid"]
     assert value.startswith("2|")  # Tornado's v2 signed format
     assert json.dumps(value)  # printable
+
+
+@pytest.mark.gen_test
+async def test_cookie_older_than_absolute_timeout_is_refused_even_when_cached(
+        browser, unique_email, app_config, monkeypatch):
+    import time as real_time
+
+    import sessions.mixin
+
+    await browser.register("Aged", unique_email("aged"))
+    assert (await browser.get("/whoami")).code == 200  # verified once: now cached
+    later = real_time.time() + app_config.session.absolute_timeout + 301
+    monkeypatch.setattr(sessions.mixin.time, "time", lambda: later)
+    # The session in Redis is still alive (the store's clock did not move):
+    # only the cookie's signed age refuses it.
+    assert (await browser.get("/whoami")).code == 401
+
+
+@pytest.mark.gen_test
+async def test_cookie_signed_too_long_ago_is_refused(browser, new_browser, unique_email,
+                                                     app_config):
+    from tornado.web import create_signed_value
+
+    await browser.register("Old", unique_email("old"))
+    loc = locator_of(browser, app_config)
+    signed_long_ago = create_signed_value(
+        app_config.cookie_secrets, "sid", loc.encode(), version=2, key_version=1,
+        clock=lambda: real_now() - app_config.session.absolute_timeout - 400,
+    ).decode()
+    stale = new_browser()
+    stale.cookies["sid"] = signed_long_ago
+    assert (await stale.get("/whoami")).code == 401
+
+
+def real_now() -> float:
+    import time
+
+    return time.time()
