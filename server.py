@@ -43,12 +43,23 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot prepare the database at %s: %s", config.mysql_url, exc)
         return 1
     dummy_hash = make_dummy_hash(config.bcrypt_rounds)
-    sockets = bind_sockets(options.port, options.address)
     processes = 1 if options.debug else options.processes
-    log.info("listening on http://%s:%d with %s", options.address, options.port,
-             "one process" if processes == 1 else f"{processes or 'one per core'} processes")
+    per_worker = options.reuse_port and processes != 1 and options.port != 0
+    try:  # bind before forking: a taken port fails here, once, with a clear message
+        sockets = bind_sockets(options.port, options.address, reuse_port=per_worker)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", options.address, options.port, exc)
+        return 1
+    log.info("listening on http://%s:%d with %s%s", options.address, options.port,
+             "one process" if processes == 1 else f"{processes or 'one per core'} processes",
+             ", one socket each" if per_worker else "")
+    if per_worker:
+        for sock in sockets:  # each worker binds its own socket in the same port group
+            sock.close()
     if processes != 1:
         fork_workers(processes)
+    if per_worker:
+        sockets = bind_sockets(options.port, options.address, reuse_port=True)
     asyncio.run(serve(config, sockets, dummy_hash, xheaders=options.xheaders))
     return 0
 

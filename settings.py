@@ -36,6 +36,9 @@ define("port", default=8888, type=int, group="server", help="TCP port to listen 
 define("address", default="127.0.0.1", group="server", help="address to bind")
 define("processes", default=0, type=int, group="server",
        help="worker processes to fork; 0 = one per core, 1 = no fork")
+define("reuse_port", default=False, type=bool, group="server",
+       help="one SO_REUSEPORT socket per worker: the kernel spreads connections evenly "
+            "(best behind a keep-alive proxy); a killed worker drops its queued connections")
 define("xheaders", default=False, type=bool, group="server",
        help="trust X-Real-IP/X-Forwarded-For/X-Forwarded-Proto (behind nginx only)")
 define("debug", default=False, type=bool, group="server",

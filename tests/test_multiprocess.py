@@ -149,3 +149,30 @@ def test_cookie_secret_rotation_newest_signs_all_verify(spawn_server):
     client.base_url = other.base_url = server.url
     assert client.get("/whoami").status == 401  # key 1 retired
     assert other.get("/whoami").status == 200
+
+
+def test_reuse_port_gives_each_worker_its_own_socket_and_shares_sessions(spawn_server):
+    server = spawn_server(processes=2, args=["--reuse_port"])
+    workers = set(wait_for(lambda: len(child_pids(server.pid)) == 2 and child_pids(server.pid)))
+    client = Client(server.url)
+    assert client.register("Ports", email("ports")).status == 201
+    pids = [client.get("/whoami").pid for _ in range(60)]
+    assert set(pids) == workers
+    assert min(pids.count(pid) for pid in workers) >= 10  # the kernel spreads connections
+    assert "one socket each" in server.log()
+
+
+def test_a_taken_port_is_a_clear_error(spawn_server, mysql_url):
+    import subprocess
+    import sys
+
+    from tests.support.server_process import REPO_ROOT
+
+    server = spawn_server(processes=1)
+    out = subprocess.run([sys.executable, str(REPO_ROOT / "server.py"), f"--port={server.port}",
+                          "--cookie_secret=" + "s" * 40, "--bcrypt_rounds=4",
+                          f"--mysql_url={mysql_url}"],
+                         capture_output=True, text=True, cwd=REPO_ROOT, timeout=30, check=False)
+    assert out.returncode == 1
+    assert "cannot listen on 127.0.0.1" in out.stderr and "Traceback" not in out.stderr
+
