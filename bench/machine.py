@@ -46,6 +46,24 @@ def nginx_version(nginx: str | None) -> str:
     return (out.stderr or out.stdout).strip().split("/", 1)[-1] or "?"
 
 
+def code_version(repo: Path) -> str:
+    """The commit measured, and the top-level paths with uncommitted changes, if any."""
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, check=False, cwd=repo)
+        return out.stdout.rstrip()
+
+    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    changed = sorted(
+        {
+            line[3:].split("/", 1)[0]
+            for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
+            if line
+        }
+    )
+    return commit + (f" (uncommitted changes in {', '.join(changed)})" if changed else "")
+
+
 def describe(
     redis_client: redis.Redis, mariadb_version: str, wrk: str, nginx: str | None
 ) -> list[tuple[str, str]]:
