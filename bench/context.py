@@ -25,6 +25,16 @@ class Measurement:
     result: wrk.WrkResult
     server_cpu_s: float
     redis_cpu_s: float
+    worker_cpu_s: tuple[float, ...] = ()  # each worker of the Python server, same order
+
+    @property
+    def split(self) -> str:
+        """How the workers shared the CPU, in percent (``51/49``): an even spread of the
+        connections shows as an even split."""
+        total = sum(self.worker_cpu_s)
+        if not total:
+            return "-"
+        return "/".join(f"{100 * c / total:.0f}" for c in self.worker_cpu_s)
 
     def per_request_us(self, seconds: float) -> float:
         return seconds / self.result.requests * 1e6 if self.result.requests else 0.0
@@ -93,11 +103,13 @@ class Context:
     redis: redis.Redis
     redis_pid: int
     fixture: Fixture | None = None
-    servers: list[Server] = field(default_factory=list)
+    servers: list[Server] = field(default_factory=list)  # running
+    history: list[Server] = field(default_factory=list)  # every server started
     notes: list[str] = field(default_factory=list)
 
     def started(self, server: Server) -> Server:
         self.servers.append(server)
+        self.history.append(server)
         return server
 
     def stop(self, server: Server) -> None:
@@ -106,6 +118,11 @@ class Context:
             self.notes.append(f"{server.name}: had to kill {leftover} after SIGTERM")
         if server in self.servers:
             self.servers.remove(server)
+
+    @property
+    def common_args(self) -> tuple[str, ...]:
+        """Options given to the app and the hello world alike."""
+        return ("--reuse_port",) if self.opts.reuse_port else ()
 
     def start_app(self, *extra: str, name: str = "app") -> Server:
         o = self.opts
@@ -118,7 +135,7 @@ class Context:
                 cookie_secret=COOKIE_SECRET,
                 bcrypt_rounds=o.bcrypt_rounds,
                 access_log=o.access_log,
-                extra=extra,
+                extra=(*extra, *self.common_args),
                 name=name,
             )
         )
@@ -126,7 +143,12 @@ class Context:
     def start_hello(self) -> Server:
         o = self.opts
         return self.started(
-            procs.start_hello(self.log_dir, processes=o.processes, access_log=o.access_log)
+            procs.start_hello(
+                self.log_dir,
+                processes=o.processes,
+                access_log=o.access_log,
+                extra=self.common_args,
+            )
         )
 
     def user_headers(self, *, accept: str = "application/json") -> list[dict[str, str]]:
@@ -147,7 +169,9 @@ class Context:
         """Run wrk against the first of ``server`` and account the CPU of all of them
         (e.g. nginx and the app behind it) and of Redis during the run."""
         group = [server] if isinstance(server, Server) else list(server)
+        python_server = group[-1]
         cpu0 = sum(s.cpu() for s in group)
+        split0 = python_server.worker_cpu()
         rcpu0 = procs.cpu_seconds(self.redis_pid)
         result = wrk.run(
             self.wrk,
@@ -158,9 +182,11 @@ class Context:
             threads=threads,
             timeout_s=timeout_s,
         )
+        split1 = python_server.worker_cpu()
         return Measurement(
             label,
             result,
             sum(s.cpu() for s in group) - cpu0,
             procs.cpu_seconds(self.redis_pid) - rcpu0,
+            tuple(split1[p] - split0.get(p, 0.0) for p in sorted(split1)),
         )

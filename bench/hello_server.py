@@ -10,7 +10,9 @@ Everything around the handler matches the app:
   access log writes one INFO line per request; off, the application's ``log_function``
   does nothing (as ``application.make_app`` does);
 * the sockets bound in the parent before forking, then ``supervisor.fork_workers`` with
-  the same ``--processes`` (SIGTERM to the parent stops every worker);
+  the same ``--processes`` (SIGTERM to the parent stops every worker); with
+  ``--reuse_port``, one ``SO_REUSEPORT`` socket per worker bound after the fork, as
+  ``server.py --reuse_port`` does;
 * in each worker its own asyncio loop (``asyncio.run``) and an ``HTTPServer`` with the
   settings of ``worker.serve``: body-size limit, idle-connection and body timeouts.
 
@@ -47,6 +49,12 @@ define(
 )
 define("access_log", default=True, type=bool, help="log one line per request (level INFO)")
 define("xheaders", default=False, type=bool, help="trust X-Real-IP/X-Forwarded-* headers")
+define(
+    "reuse_port",
+    default=False,
+    type=bool,
+    help="one SO_REUSEPORT socket per worker, bound after the fork (as server.py does)",
+)
 
 
 class HelloHandler(tornado.web.RequestHandler):
@@ -85,15 +93,22 @@ async def serve(sockets: list[socket.socket], access_log: bool, xheaders: bool) 
 
 def main(argv: list[str] | None = None) -> int:
     options.parse_command_line(argv)
-    sockets = bind_sockets(options.port, options.address)
+    per_worker = options.reuse_port and options.processes != 1 and options.port != 0
+    sockets = bind_sockets(options.port, options.address, reuse_port=per_worker)
     log.info(
-        "hello world on http://%s:%d, %s processes",
+        "hello world on http://%s:%d, %s processes%s",
         options.address,
         options.port,
         options.processes or "one per core",
+        ", one socket each" if per_worker else "",
     )
+    if per_worker:
+        for sock in sockets:  # each worker binds its own socket in the same port group
+            sock.close()
     if options.processes != 1:
         fork_workers(options.processes)
+    if per_worker:
+        sockets = bind_sockets(options.port, options.address, reuse_port=True)
     asyncio.run(serve(sockets, options.access_log, options.xheaders))
     return 0
 

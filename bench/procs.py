@@ -106,6 +106,10 @@ class Server:
         self.seen_workers.update(pids)
         return pids
 
+    def worker_cpu(self) -> dict[int, float]:
+        """CPU seconds used so far by each current worker."""
+        return {pid: cpu_seconds(pid) for pid in self.workers()}
+
     def cpu(self) -> float:
         """CPU seconds used so far by the parent and its current workers."""
         return cpu_seconds(self.proc.pid) + sum(cpu_seconds(p) for p in self.workers())
@@ -189,7 +193,9 @@ def start_app(
     return server
 
 
-def start_hello(log_dir: Path, *, processes: int, access_log: bool) -> Server:
+def start_hello(
+    log_dir: Path, *, processes: int, access_log: bool, extra: Sequence[str] = ()
+) -> Server:
     """``bench/hello_server.py`` on a free port, ready when ``/`` answers 200."""
     port = free_port()
     log = log_dir / f"hello-{port}.log"
@@ -201,6 +207,7 @@ def start_hello(log_dir: Path, *, processes: int, access_log: bool) -> Server:
         "--address=127.0.0.1",
         f"--processes={processes}",
         f"--access_log={str(access_log).lower()}",
+        *extra,
     ]
     server = Server("hello", port, _spawn(cmd, log), log)
     _ready(server, "/", processes)
