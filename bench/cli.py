@@ -52,8 +52,19 @@ def other_load() -> list[str]:
     return found
 
 
+_disturbed: dict[str, list[str]] = {}
+
+
 def _phase(title: str) -> None:
+    """Announce a phase, and note any test or load-test run active as it starts."""
     print(f"\n== {title}", flush=True)
+    busy = other_load()
+    if busy:
+        _disturbed[title] = busy
+        print(
+            "  warning: other test or load-test runs are active:\n    " + "\n    ".join(busy),
+            flush=True,
+        )
 
 
 def run_phases(ctx: Context, res: report.Results) -> None:
@@ -69,24 +80,30 @@ def run_phases(ctx: Context, res: report.Results) -> None:
     print(f"  signing up {o.users} users (one bcrypt hash each)", flush=True)
     ctx.fixture = asyncio.run(register_users("127.0.0.1", app.port, o.users))
 
-    _phase("1. session-layer cost")
-    res.session = session_cost.run(ctx, hello, app)
-    _phase("4. memory after the load")
-    res.memory.append(
-        memory.snapshot(f"app, after the {o.connections}/{o.high_connections}-connection runs", app)
-    )
-    res.memory.append(memory.snapshot("hello world, after the same runs", hello))
+    if o.runs("session"):
+        _phase("1. session-layer cost")
+        res.session = session_cost.run(ctx, hello, app)
+        _phase("4. memory after the load")
+        res.memory.append(
+            memory.snapshot(
+                f"app, after the {o.connections}/{o.high_connections}-connection runs", app
+            )
+        )
+        res.memory.append(memory.snapshot("hello world, after the same runs", hello))
 
-    _phase("2. round trips per route")
-    res.roundtrips = roundtrips.run(ctx, app)
+    if o.runs("roundtrips"):
+        _phase("2. round trips per route")
+        res.roundtrips = roundtrips.run(ctx, app)
 
-    _phase("3. login storm")
-    res.storm = storm.run(ctx, app)
-    res.memory.append(memory.snapshot("app, after the login storm", app))
+    if o.runs("storm"):
+        _phase("3. login storm")
+        res.storm = storm.run(ctx, app)
+        res.memory.append(memory.snapshot("app, after the login storm", app))
     ctx.stop(app)
-    storm.run_on_loop(ctx, res.storm)
+    if o.runs("storm"):
+        storm.run_on_loop(ctx, res.storm)
 
-    if not o.skip_nginx:
+    if o.runs("nginx"):
         _phase("5. through nginx")
         nginx = via_nginx.find_nginx()
         res.nginx = via_nginx.run(ctx, hello, nginx)
@@ -107,13 +124,6 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     os.chdir(REPO_ROOT)
     started = dt.datetime.now()
-    busy = other_load()
-    if busy:
-        print(
-            "warning: other test or load runs are active; figures will be disturbed:\n  "
-            + "\n  ".join(busy),
-            flush=True,
-        )
     wrk_bin = wrk.ensure_wrk()
     url = urlsplit(o.redis_url)
     client = redis.Redis.from_url(o.redis_url)
@@ -126,25 +136,34 @@ def main(argv: list[str] | None = None) -> int:
     clean_stores(o, client)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-"))
     ctx = Context(o, wrk_bin, log_dir, client, redis_pid)
-    nginx_bin = None if o.skip_nginx else via_nginx.find_nginx()
+    nginx_bin = via_nginx.find_nginx() if o.runs("nginx") else None
     res = report.Results(o, describe(client, mariadb, wrk.wrk_version(wrk_bin), nginx_bin), started)
-    if busy:
-        res.notes.append(
-            "Other test or load-test processes were running during this run: " + "; ".join(busy)
-        )
     ok = False
     try:
         run_phases(ctx, res)
         ok = True
     except KeyboardInterrupt:
         print("\ninterrupted: stopping the servers", flush=True)
+    except BaseException:
+        print(f"failed: stopping the servers; their logs are kept in {log_dir}", flush=True)
+        raise
     finally:
         for server in list(ctx.servers):
             ctx.stop(server)
         clean_stores(o, client)
         client.close()
-    leftovers = [pid for server in ctx.servers for pid in server.seen_workers if alive(pid)]
+    leftovers = [
+        pid
+        for server in ctx.history
+        for pid in (server.proc.pid, *server.seen_workers)
+        if alive(pid)
+    ]
     res.notes += ctx.notes
+    for title, busy in _disturbed.items():
+        res.notes.append(
+            f"Other test or load-test runs were active when phase '{title}' "
+            f"started, so its figures are disturbed: {'; '.join(busy)}"
+        )
     if leftovers:
         print(f"error: processes left running: {leftovers}", flush=True)
         return 1

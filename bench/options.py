@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+PHASES = ("session", "roundtrips", "storm", "nginx")
+
 
 @dataclass(frozen=True)
 class Options:
@@ -22,12 +24,20 @@ class Options:
     probe_delay_ms: int
     bcrypt_rounds: int
     access_log: bool
+    reuse_port: bool
     skip_nginx: bool
     quick: bool
+    only: frozenset[str]
     out: str
     redis_url: str
     mysql_url: str
     argv: tuple[str, ...]
+
+    def runs(self, phase: str) -> bool:
+        """Whether ``phase`` (one of :data:`PHASES`) is part of this run."""
+        if phase == "nginx" and self.skip_nginx:
+            return False
+        return not self.only or phase in self.only
 
     @property
     def command(self) -> str:
@@ -80,7 +90,18 @@ def parse(argv: list[str]) -> Options:
         default="off",
         help="access log of the app and of the hello world alike",
     )
+    p.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="start the app and the hello world with --reuse_port (one "
+        "SO_REUSEPORT socket per worker)",
+    )
     p.add_argument("--skip-nginx", action="store_true", help="leave out the nginx runs")
+    p.add_argument(
+        "--only",
+        default="",
+        help="comma-separated phases to run, of: " + ", ".join(PHASES) + " (default: all)",
+    )
     p.add_argument(
         "--quick",
         action="store_true",
@@ -102,6 +123,9 @@ def parse(argv: list[str]) -> Options:
         help="MariaDB database of the benchmark (dropped before and after)",
     )
     a = p.parse_args(argv)
+    only = frozenset(x.strip() for x in a.only.split(",") if x.strip())
+    if only - set(PHASES):
+        p.error(f"--only: unknown phase(s) {', '.join(sorted(only - set(PHASES)))}")
     if a.quick:
         a.duration, a.rounds, a.warmup = min(a.duration, 2), 1, min(a.warmup, 1)
         a.users, a.requests, a.login_requests = min(a.users, 8), min(a.requests, 200), 4
@@ -122,8 +146,10 @@ def parse(argv: list[str]) -> Options:
         probe_delay_ms=a.probe_delay_ms,
         bcrypt_rounds=a.bcrypt_rounds,
         access_log=a.access_log == "on",
+        reuse_port=a.reuse_port,
         skip_nginx=a.skip_nginx,
         quick=a.quick,
+        only=only,
         out=a.out,
         redis_url=a.redis_url,
         mysql_url=a.mysql_url,

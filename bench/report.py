@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.context import Summary
 from bench.memory import RSS_TARGET_MB, MemorySnapshot
 from bench.options import Options
 from bench.roundtrips import RoundTrips, mix_text
@@ -77,6 +78,13 @@ def _f(value: float, digits: int = 2) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _rounds(summaries: Sequence[Summary]) -> str:
+    return "; ".join(
+        f"{sm.label} " + ", ".join(f"{_f(m.result.rps, 0)} ({m.split})" for m in sm.runs)
+        for sm in summaries
+    )
+
+
 def _session(res: Results, s: SessionCost) -> list[str]:
     o = res.opts
     rows = []
@@ -121,11 +129,8 @@ def _session(res: Results, s: SessionCost) -> list[str]:
         f"{met(s.ratio(s.whoami) >= WHOAMI_TARGET)}), **/home {_f(s.ratio(s.home))}** "
         f"(target {HOME_TARGET}: {met(s.ratio(s.home) >= HOME_TARGET)}).",
         "",
-        "Per round (req/s): "
-        + "; ".join(
-            f"{sm.label} " + ", ".join(_f(m.result.rps, 0) for m in sm.runs)
-            for sm in (s.hello, s.whoami, s.home)
-        )
+        "Per round, req/s (how the worker processes shared the CPU, %): "
+        + _rounds((s.hello, s.whoami, s.home))
         + ".",
         "",
         "Server CPU is the user + system time of the server's processes (from "
@@ -142,7 +147,7 @@ def _session(res: Results, s: SessionCost) -> list[str]:
                     _f(m.result.rps, 0),
                     _f(m.result.p50_ms),
                     _f(m.result.p99_ms),
-                    m.result.non2xx,
+                    _non2xx(m.result),
                     m.result.socket_errors,
                     met(m.result.non2xx == 0 and m.result.socket_errors == 0),
                 ]
@@ -197,7 +202,8 @@ def _roundtrips(rt: RoundTrips) -> list[str]:
         "Redis: every command on the benchmark's database that `MONITOR` reported between "
         "two markers, except those run inside Lua scripts (`[db lua]`); a `MULTI…EXEC` block "
         "or a pipelined burst from one connection counts as one round trip. Requests are "
-        "sent one at a time on one connection, after 20 warm-up requests. MariaDB: deltas of "
+        "sent one at a time on one connection, after warm-up requests on two connections per "
+        "worker (so every worker has its pooled connections and scripts). MariaDB: deltas of "
         f"`Questions` and `Com_*` from `SHOW GLOBAL STATUS`; {bg}. Sign-ins are fewer "
         "because each costs a bcrypt hash; their counts do not depend on the number.",
     ]
@@ -206,6 +212,19 @@ def _roundtrips(rt: RoundTrips) -> list[str]:
 def _p99(result: WrkResult) -> str:
     """p99 in ms, or a note when no request completed within the run."""
     return _f(result.p99_ms) if result.requests else "none completed"
+
+
+def _non2xx(result: WrkResult) -> str:
+    """``0``, or the count with the statuses, e.g. ``14 (503: 14)``."""
+    if not result.non2xx:
+        return str(result.non2xx or 0)
+    codes = ", ".join(f"{code}: {n}" for code, n in sorted(result.codes.items()))
+    return f"{result.non2xx} ({codes})"
+
+
+def _per_worker(result: WrkResult) -> str:
+    """Answers per worker process (by ``X-Served-By``), e.g. ``98/104``."""
+    return "/".join(str(n) for _, n in sorted(result.served.items())) or "-"
 
 
 def _storm_row(label: str, r: StormRound, storm: Storm) -> list[object]:
@@ -217,10 +236,12 @@ def _storm_row(label: str, r: StormRound, storm: Storm) -> list[object]:
         _f(factor) if factor else "-",
         _f(r.storm.max_ms),
         f"{r.calm.requests}/{r.storm.requests}",
-        _f(r.logins.rps),
-        f"{r.logins.rps / storm.ceiling:.0%}",
-        r.logins.non2xx,
-        r.storm.non2xx,
+        _f(r.logins.ok_rps),
+        f"{r.logins.ok_rps / storm.ceiling:.0%}",
+        _non2xx(r.logins),
+        _non2xx(r.storm),
+        _per_worker(r.logins),
+        _per_worker(r.storm),
     ]
 
 
@@ -231,7 +252,20 @@ def _storm(res: Results, st: Storm) -> list[str]:
     factor = stormy / calm if calm else 0.0
     share = st.login_rate / st.ceiling
     rows.append(
-        ["**median**", _f(calm), _f(stormy), _f(factor), _f(st.login_rate), f"{share:.0%}", "", ""]
+        [
+            "**median**",
+            _f(calm),
+            _f(stormy),
+            _f(factor),
+            "",
+            "",
+            _f(st.login_rate),
+            f"{share:.0%}",
+            "",
+            "",
+            "",
+            "",
+        ]
     )
     if st.on_loop is not None:
         rows.append(_storm_row("`--bcrypt_on_event_loop`", st.on_loop, st))
@@ -244,10 +278,14 @@ def _storm(res: Results, st: Storm) -> list[str]:
                 "p99 calm ms",
                 "p99 storm ms",
                 "storm/calm",
+                "max storm ms",
+                "probes calm/storm",
                 "sign-ins/s",
                 "of ceiling",
                 "sign-in non-2xx",
                 "probe non-2xx",
+                "sign-ins per worker",
+                "probes per worker",
             ],
             rows,
         ),
@@ -262,8 +300,9 @@ def _storm(res: Results, st: Storm) -> list[str]:
         f"The probe: {o.probe_connections} connections of signed-in `GET /whoami`, each "
         f"pausing {o.probe_delay_ms} ms between requests, for {o.duration:g} s, calm and "
         f"then while the storm runs (the storm starts 2 s before it and stops 2 s after). "
-        "Sign-ins/s are the storm's whole run. wrk reports the latency of completed "
-        "requests only. The last row is the same storm against a server started with "
+        "Sign-ins/s count the 2xx answers over the storm's whole run; each sign-in comes on "
+        "a new connection, so they spread over the workers. wrk reports the latency of "
+        "completed requests only. The last row is the same storm against a server started with "
         "`--bcrypt_on_event_loop`.",
     ]
 
@@ -317,6 +356,10 @@ def _nginx(res: Results, n: ViaNginx) -> list[str]:
             ],
             rows,
         ),
+        "",
+        "Per round, req/s (how the app's or hello world's workers shared the CPU, %): "
+        + _rounds((n.hello_direct, n.hello, n.whoami, n.home))
+        + ".",
         "",
         "nginx runs the project's config (`deploy/nginx.conf` rendered by "
         "`deploy/render-nginx-conf.py`: keep-alive upstream, access log buffered, gzip), "

@@ -1,9 +1,9 @@
 """Phase 2: Redis round trips and MariaDB statements per request, route by route.
 
 Each route gets exactly N requests, sent one at a time on one kept-alive connection
-(rotating over the signed-in users), after a few warm-up requests that open the
-server's pooled connections. Redis's ``MONITOR`` counts the commands (see
-:mod:`bench.redis_monitor`), MariaDB's global status the statements
+(rotating over the signed-in users), after warm-up requests on two connections per
+worker that open every worker's pooled connections. Redis's ``MONITOR`` counts the
+commands (see :mod:`bench.redis_monitor`), MariaDB's global status the statements
 (:mod:`bench.mysql_status`).
 """
 
@@ -22,7 +22,7 @@ from bench.redis_monitor import RedisMonitor
 from bench.users import Fixture, User
 
 HTML = "text/html"
-WARMUP_REQUESTS = 20
+WARMUP_REQUESTS = 10  # per connection, on 2 connections per worker process
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,12 @@ async def _send(server: Server, fx: Fixture, route: Route, count: int, offset: i
         await conn.close()
 
 
+async def _warm_up(server: Server, fx: Fixture, route: Route, count: int, connections: int) -> None:
+    """``count`` requests on each of several connections, so that every worker has
+    opened its pooled connections and loaded its scripts before the count starts."""
+    await asyncio.gather(*(_send(server, fx, route, count, i * count) for i in range(connections)))
+
+
 def run(ctx: Context, app: Server) -> RoundTrips:
     o, fx = ctx.opts, ctx.fixture
     assert fx is not None
@@ -94,8 +100,8 @@ def run(ctx: Context, app: Server) -> RoundTrips:
         with RedisMonitor(url.hostname or "127.0.0.1", url.port or 6379, db) as mon:
             for route in ROUTES:
                 n = o.login_requests if route.body == "login" else o.requests
-                warm = min(WARMUP_REQUESTS, n)
-                asyncio.run(_send(app, fx, route, warm, 0))
+                warm = 2 if route.body == "login" else WARMUP_REQUESTS
+                asyncio.run(_warm_up(app, fx, route, warm, 2 * o.processes))
                 mark = mon.start()
                 before = mysql.read()
                 asyncio.run(_send(app, fx, route, n, warm))

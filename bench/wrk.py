@@ -30,6 +30,8 @@ class WrkResult:
     timeouts: int
     status_errors: int  # status >= 400, as wrk counts it
     non2xx: int | None  # counted by the script when asked, else None
+    codes: dict[int, int]  # non-2xx answers by status (when counted)
+    served: dict[str, int]  # answers by X-Served-By (host:pid), when counted
     p50_ms: float
     p90_ms: float
     p99_ms: float
@@ -39,6 +41,12 @@ class WrkResult:
     @property
     def rps(self) -> float:
         return self.requests / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def ok_rps(self) -> float:
+        """2xx answers per second (all answers when non-2xx were not counted)."""
+        ok = self.requests - (self.non2xx or 0)
+        return ok / self.duration_s if self.duration_s else 0.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,8 @@ def lua_script(load: Load) -> str:
         "local i = 0",
         "local threads = {}",
         "non2xx = 0",
+        "codes = {}",
+        "served = {}",
         "function setup(thread) table.insert(threads, thread) end",
         "function init(args)",
         "  for k, h in ipairs(header_sets) do",
@@ -109,20 +119,39 @@ def lua_script(load: Load) -> str:
     if load.count_status:
         parts += [
             "function response(status, headers, body)",
-            "  if status < 200 or status > 299 then non2xx = non2xx + 1 end",
+            "  local by = headers['X-Served-By']",
+            "  if by then served[by] = (served[by] or 0) + 1 end",
+            "  if status < 200 or status > 299 then",
+            "    non2xx = non2xx + 1",
+            "    codes[status] = (codes[status] or 0) + 1",
+            "  end",
             "end",
         ]
     parts += [
         "function done(summary, latency, requests)",
         "  local n = 0",
         "  for _, t in ipairs(threads) do n = n + (t:get('non2xx') or 0) end",
+        "  local all, parts = {}, {}",
+        "  for _, t in ipairs(threads) do",
+        "    for k, v in pairs(t:get('codes') or {}) do all[k] = (all[k] or 0) + v end",
+        "  end",
+        "  for k, v in pairs(all) do table.insert(parts, string.format('\"%d\": %d', k, v)) end",
+        "  local by, by_parts = {}, {}",
+        "  for _, t in ipairs(threads) do",
+        "    for k, v in pairs(t:get('served') or {}) do by[k] = (by[k] or 0) + v end",
+        "  end",
+        "  for k, v in pairs(by) do",
+        "    table.insert(by_parts, string.format('\"%s\": %d', k, v))",
+        "  end",
         "  local e = summary.errors",
         f"  io.write(string.format('{MARK}" + '{"requests": %d, "duration_us": %d, '
         '"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d, '
-        '"non2xx": %d, "p50": %d, "p90": %d, "p99": %d, "max": %d}\\n\', '
+        '"non2xx": %d, "p50": %d, "p90": %d, "p99": %d, "max": %d, '
+        '"codes": {%s}, "served": {%s}}\\n\', '
         "summary.requests, summary.duration, e.connect, e.read, e.write, e.status, "
         "e.timeout, n, latency:percentile(50), latency:percentile(90), "
-        "latency:percentile(99), latency.max))",
+        "latency:percentile(99), latency.max, table.concat(parts, ', '), "
+        "table.concat(by_parts, ', ')))",
         "end",
     ]
     return "\n".join(parts) + "\n"
@@ -175,6 +204,8 @@ class WrkRun:
             timeouts=data["timeout"],
             status_errors=data["status"],
             non2xx=data["non2xx"] if self.count_status else None,
+            codes={int(k): v for k, v in data["codes"].items()},
+            served=data["served"],
             p50_ms=data["p50"] / 1000,
             p90_ms=data["p90"] / 1000,
             p99_ms=data["p99"] / 1000,
