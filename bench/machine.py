@@ -71,6 +71,7 @@ def describe(
     info = redis_client.info("server")
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return [
+        ("Code", code_version(Path(__file__).resolve().parent.parent)),
         (
             "CPU",
             f"{cpu_model()}, {os.cpu_count()} cores (shared by the load generator, "

@@ -114,6 +114,17 @@ class Server:
         """CPU seconds used so far by the parent and its current workers."""
         return cpu_seconds(self.proc.pid) + sum(cpu_seconds(p) for p in self.workers())
 
+    def wait_idle(self, limit: float = 60.0, interval: float = 0.5) -> None:
+        """Wait until the workers use under 5% of a core (queued work finished)."""
+        deadline = time.monotonic() + limit
+        before = self.cpu()
+        while time.monotonic() < deadline:
+            time.sleep(interval)
+            now = self.cpu()
+            if now - before < 0.05 * interval:
+                return
+            before = now
+
     def stop(self, timeout: float = 20) -> list[int]:
         """Stop gracefully; return the PIDs that had to be killed (should be empty)."""
         self.workers()

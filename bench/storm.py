@@ -1,11 +1,12 @@
 """Phase 3: the event loop under a login storm.
 
-A light probe (a few connections of signed-in ``GET /whoami``, each pausing between
-requests) measures the p99 latency, first calm, then while ``--storm-clients`` wrk
-connections sign in continuously with valid credentials (``POST /login``; bcrypt at
-the server's work factor runs in each worker's thread pool). Each sign-in comes on a
-new connection, so the sign-ins spread over the workers as many clients' would (wrk
-opens its kept-alive connections in one burst, and one worker may accept them all).
+A light probe (wrk: a few connections of signed-in ``GET /whoami``, each pausing
+between requests) measures the p99 latency, first calm, then while ``--storm-clients``
+asyncio clients sign in continuously with valid credentials (``POST /login``; bcrypt
+at the server's work factor runs in each worker's thread pool), see
+:mod:`bench.login_storm`. Each sign-in comes on a new connection, so the sign-ins
+spread over the workers as many clients' would. The sign-in rate is taken over the
+probe's window. Before each calm run the server is left to finish all its work.
 Calm and storm alternate over the rounds. The sign-in rate is compared with what the
 cores allow: ``cores / time of one hash``, the hash timed here in-process at the same
 work factor. Then the same storm against a server started with
@@ -18,13 +19,13 @@ import os
 import statistics
 import time
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 import bcrypt
 
 from bench.context import Context
+from bench.login_storm import LoginStorm, StormStats
 from bench.procs import Server
-from bench.wrk import Load, WrkResult, WrkRun
+from bench.wrk import Load, WrkResult
 
 P99_FACTOR_TARGET = 2.0
 LOGIN_RATE_TARGET = 0.9
@@ -35,7 +36,8 @@ LEAD_S = 2.0  # the storm runs this long before and after the probe
 class StormRound:
     calm: WrkResult
     storm: WrkResult
-    logins: WrkResult
+    logins: StormStats  # sign-ins answered while the probe ran
+    all_logins: StormStats  # every sign-in of the storm, drain included
 
 
 @dataclass
@@ -54,7 +56,7 @@ class Storm:
 
     @property
     def login_rate(self) -> float:
-        return statistics.median(r.logins.ok_rps for r in self.rounds)
+        return statistics.median(r.logins.rate for r in self.rounds)
 
 
 def time_one_hash(rounds: int, samples: int = 5) -> float:
@@ -68,61 +70,47 @@ def time_one_hash(rounds: int, samples: int = 5) -> float:
     return statistics.median(times)
 
 
-def _loads(ctx: Context) -> tuple[Load, Load]:
-    fx = ctx.fixture
-    assert fx is not None
-    probe = Load("/whoami", ctx.user_headers(), delay_ms=ctx.opts.probe_delay_ms, count_status=True)
-    login = Load(
-        "/login",
-        [{**fx.headers(None, post=True), "Connection": "close"} for _ in fx.users],
-        method="POST",
-        bodies=[urlencode(u.login_form()) for u in fx.users],
-        count_status=True,
-    )
-    return probe, login
+def _probe(ctx: Context) -> Load:
+    return Load("/whoami", ctx.user_headers(), delay_ms=ctx.opts.probe_delay_ms, count_status=True)
 
 
-def one_round(ctx: Context, app: Server, label: str) -> StormRound:
+def _run_probe(ctx: Context, app: Server, label: str) -> WrkResult:
     o = ctx.opts
-    probe, login = _loads(ctx)
-    calm = ctx.measure(
-        f"{label} calm",
+    return ctx.measure(
+        label,
         app,
-        probe,
+        _probe(ctx),
         connections=o.probe_connections,
         duration=o.duration,
         threads=1,
         timeout_s=60,
     ).result
-    storm_run = WrkRun(
-        ctx.wrk,
-        app.url,
-        login,
-        connections=o.storm_clients,
-        duration=o.duration + 2 * LEAD_S,
-        threads=1,
-        timeout_s=60,
-    )
+
+
+def one_round(ctx: Context, app: Server, label: str) -> StormRound:
+    o, fx = ctx.opts, ctx.fixture
+    assert fx is not None
+    app.wait_idle()
+    calm = _run_probe(ctx, app, f"{label} calm")
+    storm = LoginStorm("127.0.0.1", app.port, fx, o.storm_clients)
+    storm.start()
     try:
         time.sleep(LEAD_S)
-        storm = ctx.measure(
-            f"{label} storm",
-            app,
-            probe,
-            connections=o.probe_connections,
-            duration=o.duration,
-            threads=1,
-            timeout_s=60,
-        ).result
-        logins = storm_run.result()
+        start = time.monotonic()
+        stormy = _run_probe(ctx, app, f"{label} storm")
+        end = time.monotonic()
+        time.sleep(LEAD_S)
     finally:
-        storm_run.kill()
+        storm.stop()
+    logins = storm.window(start, end)
+    all_logins = storm.window(storm.started_at, time.monotonic())
     print(
-        f"  {label:<22} calm p99 {calm.p99_ms:8.2f} ms   storm p99 {storm.p99_ms:8.2f} ms"
-        f"   {logins.ok_rps:5.2f} sign-ins/s   non-2xx {logins.non2xx}/{storm.non2xx}",
+        f"  {label:<22} calm p99 {calm.p99_ms:8.2f} ms   storm p99 {stormy.p99_ms:8.2f} ms"
+        f"   {logins.rate:5.2f} sign-ins/s   failed sign-ins {sum(all_logins.failures.values())}"
+        f"   probe non-2xx {stormy.non2xx}",
         flush=True,
     )
-    return StormRound(calm, storm, logins)
+    return StormRound(calm, stormy, logins, all_logins)
 
 
 def run(ctx: Context, app: Server) -> Storm:
