@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,14 @@ class Measurement:
     server_cpu_s: float
     redis_cpu_s: float
     worker_cpu_s: tuple[float, ...] = ()  # each worker of the Python server, same order
+    other_cpu_s: float = 0.0  # busy CPU of the machine not used by the above, wrk or us
+
+    @property
+    def other_cpu_pct(self) -> float:
+        """The rest of the machine's busy CPU during the run, in % of one core: other
+        processes, and kernel work not charged to a process (softirq)."""
+        seconds = self.result.duration_s
+        return 100 * self.other_cpu_s / seconds if seconds else 0.0
 
     @property
     def split(self) -> str:
@@ -85,6 +94,20 @@ class Summary:
     @property
     def wrk_us(self) -> float:
         return self._median([m.wrk_us for m in self.runs])
+
+    def ratio_to(self, reference: Summary) -> float:
+        """Median over the rounds of this system's rate over the reference's in the same
+        round (adjacent runs: slow drifts of the machine cancel out)."""
+        pairs = [
+            m.result.rps / r.result.rps
+            for m, r in zip(self.runs, reference.runs, strict=False)
+            if r.result.rps
+        ]
+        return self._median(pairs)
+
+    @property
+    def other_cpu_pct(self) -> float:
+        return self._median([m.other_cpu_pct for m in self.runs])
 
     @property
     def errors(self) -> int:
@@ -173,6 +196,7 @@ class Context:
         cpu0 = sum(s.cpu() for s in group)
         split0 = python_server.worker_cpu()
         rcpu0 = procs.cpu_seconds(self.redis_pid)
+        busy0, own0 = procs.machine_busy_seconds(), _own_cpu()
         result = wrk.run(
             self.wrk,
             group[0].url,
@@ -182,11 +206,22 @@ class Context:
             threads=threads,
             timeout_s=timeout_s,
         )
+        busy = procs.machine_busy_seconds() - busy0
+        own = _own_cpu() - own0
         split1 = python_server.worker_cpu()
+        server_cpu = sum(s.cpu() for s in group) - cpu0
+        redis_cpu = procs.cpu_seconds(self.redis_pid) - rcpu0
         return Measurement(
             label,
             result,
-            sum(s.cpu() for s in group) - cpu0,
-            procs.cpu_seconds(self.redis_pid) - rcpu0,
+            server_cpu,
+            redis_cpu,
             tuple(split1[p] - split0.get(p, 0.0) for p in sorted(split1)),
+            max(0.0, busy - own - server_cpu - redis_cpu - result.wrk_cpu_s),
         )
+
+
+def _own_cpu() -> float:
+    """CPU of this process (all its threads), not of its children."""
+    times = os.times()
+    return times.user + times.system

@@ -103,6 +103,7 @@ def _session(res: Results, s: SessionCost) -> list[str]:
                 _f(summary.server_us, 0),
                 _f(summary.redis_us, 0),
                 _f(summary.wrk_us, 0),
+                _f(summary.other_cpu_pct, 0),
                 summary.errors,
             ]
         )
@@ -121,6 +122,7 @@ def _session(res: Results, s: SessionCost) -> list[str]:
                 "server CPU µs/req",
                 "Redis CPU µs/req",
                 "wrk CPU µs/req",
+                "other CPU %",
                 "errors",
             ],
             rows,
@@ -134,9 +136,13 @@ def _session(res: Results, s: SessionCost) -> list[str]:
         + _rounds((s.hello, s.whoami, s.home))
         + ".",
         "",
+        "Ratios are medians of each round's rate over the hello world's in the same round. "
         "Server CPU is the user + system time of the server's processes (from "
         "`/proc/<pid>/stat`) divided by the requests served; Redis CPU likewise for "
-        "`redis-server`; wrk CPU is the load generator's own.",
+        "`redis-server`; wrk CPU is the load generator's own. Other CPU is the rest of the "
+        "machine's busy time during the run (`/proc/stat`), in % of one core: other "
+        "processes and kernel work charged to none (loopback networking); a high value "
+        "means the run was disturbed.",
         "",
         f"#### {s.high_connections} connections, one run of {o.duration:g} s each",
         "",
@@ -346,6 +352,7 @@ def _nginx(res: Results, n: ViaNginx) -> list[str]:
             _f(s.p50_ms),
             _f(s.p99_ms),
             _f(s.server_us, 0),
+            _f(s.other_cpu_pct, 0),
             s.errors,
         ]
         for s in (n.hello_direct, n.hello, n.whoami, n.home)
@@ -363,6 +370,7 @@ def _nginx(res: Results, n: ViaNginx) -> list[str]:
                 "p50 ms",
                 "p99 ms",
                 "nginx + server CPU µs/req",
+                "other CPU %",
                 "errors",
             ],
             rows,

@@ -30,7 +30,7 @@ class SessionCost:
     high_connections: int
 
     def ratio(self, summary: Summary) -> float:
-        return summary.rps / self.hello.rps if self.hello.rps else 0.0
+        return summary.ratio_to(self.hello)
 
 
 def systems(

@@ -35,8 +35,7 @@ class ViaNginx:
     nginx: str
 
     def ratio(self, summary: Summary, reference: Summary | None = None) -> float:
-        ref = reference or self.hello_direct
-        return summary.rps / ref.rps if ref.rps else 0.0
+        return summary.ratio_to(reference or self.hello_direct)
 
 
 def find_nginx() -> str:
