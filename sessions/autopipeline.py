@@ -10,7 +10,8 @@ store's few commands this module keeps one connection per worker process and:
   many concurrent requests share one round trip: *auto-pipelining*);
 * parses replies with hiredis's C reader as they arrive and resolves the waiting
   futures in order (Redis answers a connection's commands in order);
-* bounds every command by ``timeout``; a command that times out, or a dropped
+* bounds every command by ``timeout`` (one watchdog timer per connection, armed for
+  the oldest command's deadline); a command that times out, or a dropped
   connection, fails everything in flight on that connection, which is then closed: with
   pipelining, a lost reply would misalign every later one;
 * never re-sends a command. A command whose fate is unknown is not retried, so an
@@ -42,8 +43,10 @@ class _Protocol(asyncio.Protocol):
         self.owner = owner
         self.transport: asyncio.Transport | None = None
         self.reader = hiredis.Reader()
-        self.pending: deque[asyncio.Future[Any]] = deque()
+        # Commands in flight, oldest first, each with its deadline (loop time).
+        self.pending: deque[tuple[asyncio.Future[Any], float]] = deque()
         self.outgoing: list[bytes] = []  # packed commands waiting for this loop pass's write
+        self.watchdog: asyncio.TimerHandle | None = None  # fires at the oldest deadline
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -64,7 +67,7 @@ class _Protocol(asyncio.Protocol):
             if not pending:
                 self.fail(RedisConnectionError("reply without a request"))
                 return
-            future = pending.popleft()
+            future, _deadline = pending.popleft()
             if future.done():  # its caller gave up (cancelled); the reply is dropped
                 continue
             if isinstance(reply, hiredis.ReplyError):
@@ -80,8 +83,11 @@ class _Protocol(asyncio.Protocol):
     def fail(self, error: Exception) -> None:
         """Fail every command in flight and drop the connection."""
         self.closed = True
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
         while self.pending:
-            future = self.pending.popleft()
+            future, _deadline = self.pending.popleft()
             if not future.done():
                 future.set_exception(error)
         if self.transport is not None:
@@ -127,7 +133,7 @@ class AutoPipeline:
                     setup.append(("SELECT", params["db"]))
                 for command in setup:
                     future = loop.create_future()
-                    protocol.pending.append(future)
+                    protocol.pending.append((future, loop.time() + self._timeout))
                     assert protocol.transport is not None
                     protocol.transport.write(hiredis.pack_command(command))
                     await future
@@ -159,15 +165,13 @@ class AutoPipeline:
             protocol = await self._ready()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        protocol.pending.append(future)
+        protocol.pending.append((future, loop.time() + self._timeout))
         if not protocol.outgoing:  # the first command of this pass schedules the write
             loop.call_soon(self._flush, protocol)
         protocol.outgoing.append(hiredis.pack_command(args))
-        timer = loop.call_later(self._timeout, self._expire, protocol, future)
-        try:
-            return await future
-        finally:
-            timer.cancel()
+        if protocol.watchdog is None:
+            protocol.watchdog = loop.call_later(self._timeout, self._watch, protocol)
+        return await future
 
     @staticmethod
     def _flush(protocol: _Protocol) -> None:
@@ -176,9 +180,22 @@ class AutoPipeline:
             return  # its futures were failed with the connection
         protocol.transport.write(data)
 
-    def _expire(self, protocol: _Protocol, future: asyncio.Future[Any]) -> None:
-        if not future.done():
+    def _watch(self, protocol: _Protocol) -> None:
+        """Fail the connection if its oldest command is past its deadline, else re-arm.
+
+        Replies come in order, so the oldest command is the only one to watch: one
+        timer per connection instead of one per command.
+        """
+        protocol.watchdog = None
+        if protocol.closed or not protocol.pending:
+            return
+        loop = asyncio.get_running_loop()
+        _future, deadline = protocol.pending[0]
+        now = loop.time()
+        if now >= deadline:
             protocol.fail(RedisTimeoutError(f"Redis did not answer within {self._timeout} s"))
+        else:
+            protocol.watchdog = loop.call_later(deadline - now, self._watch, protocol)
 
     async def evalsha(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         """Run a script by its SHA-1; load it once if Redis does not know it (NOSCRIPT)."""
