@@ -13,6 +13,7 @@ import redis
 from bench import procs, wrk
 from bench.options import Options
 from bench.procs import Server
+from bench.redis_monitor import reads_processed
 from bench.users import Fixture
 
 COOKIE_SECRET = "bench-cookie-secret-" + "0123456789abcdef" * 2
@@ -28,6 +29,13 @@ class Measurement:
     redis_cpu_s: float
     worker_cpu_s: tuple[float, ...] = ()  # each worker of the Python server, same order
     other_cpu_s: float = 0.0  # busy CPU of the machine not used by the above, wrk or us
+    redis_reads: int = 0  # Redis's total_reads_processed delta: round trips of all clients
+
+    @property
+    def redis_trips(self) -> float:
+        """Redis round trips per request (below 1 per command when requests' commands
+        are pipelined together)."""
+        return self.redis_reads / self.result.requests if self.result.requests else 0.0
 
     @property
     def other_cpu_pct(self) -> float:
@@ -110,6 +118,10 @@ class Summary:
         return self._median([m.other_cpu_pct for m in self.runs])
 
     @property
+    def redis_trips(self) -> float:
+        return self._median([m.redis_trips for m in self.runs])
+
+    @property
     def errors(self) -> int:
         return sum(m.result.socket_errors + m.result.status_errors for m in self.runs)
 
@@ -158,7 +170,7 @@ class Context:
                 cookie_secret=COOKIE_SECRET,
                 bcrypt_rounds=o.bcrypt_rounds,
                 access_log=o.access_log,
-                extra=(*extra, *self.common_args),
+                extra=(*extra, *self.common_args, *o.app_args),
                 name=name,
             )
         )
@@ -197,6 +209,7 @@ class Context:
         split0 = python_server.worker_cpu()
         rcpu0 = procs.cpu_seconds(self.redis_pid)
         busy0, own0 = procs.machine_busy_seconds(), _own_cpu()
+        reads0 = reads_processed(self.redis)
         result = wrk.run(
             self.wrk,
             group[0].url,
@@ -207,6 +220,7 @@ class Context:
             timeout_s=timeout_s,
         )
         busy = procs.machine_busy_seconds() - busy0
+        reads = reads_processed(self.redis) - reads0 - 1
         own = _own_cpu() - own0
         split1 = python_server.worker_cpu()
         server_cpu = sum(s.cpu() for s in group) - cpu0
@@ -218,6 +232,7 @@ class Context:
             redis_cpu,
             tuple(split1[p] - split0.get(p, 0.0) for p in sorted(split1)),
             max(0.0, busy - own - server_cpu - redis_cpu - result.wrk_cpu_s),
+            max(0, reads),
         )
 
 

@@ -25,6 +25,7 @@ class Options:
     bcrypt_rounds: int
     access_log: bool
     reuse_port: bool
+    app_args: tuple[str, ...]
     skip_nginx: bool
     quick: bool
     only: frozenset[str]
@@ -96,6 +97,14 @@ def parse(argv: list[str]) -> Options:
         help="start the app and the hello world with --reuse_port (one "
         "SO_REUSEPORT socket per worker)",
     )
+    p.add_argument(
+        "--app-arg",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="extra server.py option for every app server, e.g. --app-arg=--worker_threads=1 "
+        "(repeat for several)",
+    )
     p.add_argument("--skip-nginx", action="store_true", help="leave out the nginx runs")
     p.add_argument(
         "--only",
@@ -147,6 +156,7 @@ def parse(argv: list[str]) -> Options:
         bcrypt_rounds=a.bcrypt_rounds,
         access_log=a.access_log == "on",
         reuse_port=a.reuse_port,
+        app_args=tuple(a.app_arg),
         skip_nginx=a.skip_nginx,
         quick=a.quick,
         only=only,

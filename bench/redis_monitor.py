@@ -1,17 +1,17 @@
-"""Count the Redis commands a route sends, as Redis itself sees them (``MONITOR``).
+"""Count the Redis commands and round trips a route costs, as Redis itself sees them.
 
-A raw-socket MONITOR client reads every command Redis executes. Only commands on the
-benchmark's database are kept, and those a Lua script runs (MONITOR tags them
-``[<db> lua]``) are left out: they cost no round trip. Two ECHO markers, sent on a
-separate connection before and after the traffic, delimit exactly the commands in
+Commands: a raw-socket ``MONITOR`` client reads every command Redis executes. Only
+commands on the benchmark's database are kept, and those a Lua script runs (MONITOR
+tags them ``[<db> lua]``) are left out: they cost no round trip. Two ECHO markers, sent
+on a separate connection before and after the traffic, delimit exactly the commands in
 between (Redis feeds MONITOR in execution order).
 
-Round trips are fewer than commands when a client pipelines: a ``MULTI … EXEC``
-block, or commands from one connection executed back to back (no other client's
-command between them, less than ``BURST_US`` apart), count as one round trip. The
-requests are sent one at a time, so the commands of one request are never interleaved
-with another's, and two real round trips from one connection are separated by at least
-a reply and the client's next write.
+Round trips: Redis's ``total_reads_processed`` (``INFO stats``) counts the reads it
+performs on client sockets, one per batch a client sends; a pipeline or a ``MULTI …
+EXEC`` sent in one write is one read, however many commands it holds. Its delta over
+the window, less our own markers and ``INFO`` and the background rate of other
+clients measured beforehand, is the round trips. (Under concurrent load the same
+counter shows how many requests' commands were pipelined together.)
 """
 
 from __future__ import annotations
@@ -25,58 +25,41 @@ from dataclasses import dataclass
 
 import redis
 
-BURST_US = 20.0
-
-
-@dataclass(frozen=True)
-class Command:
-    ts: float
-    client: str
-    name: str
-
 
 @dataclass(frozen=True)
 class Counts:
     commands: int
-    round_trips: int
+    round_trips: float
     mix: Counter[str]
 
 
-def parse_line(line: str, db: int) -> Command | None:
-    """One MONITOR line (``+1700000000.123456 [11 127.0.0.1:5000] "GET" "k"``), or None
-    when it is not a command of ``db`` run by a client."""
+def parse_line(line: str, db: int) -> str | None:
+    """The command name of one MONITOR line (``+1700000000.123456 [11 127.0.0.1:5000]
+    "GET" "k"``), or None when it is not a command of ``db`` sent by a client."""
     if not line.startswith("+"):
         return None
-    ts_text, _, rest = line[1:].partition(" [")
+    _ts, _, rest = line[1:].partition(" [")
     where, _, args = rest.partition("] ")
     db_text, _, client = where.partition(" ")
     if db_text != str(db) or client == "lua":
         return None
-    name = args.split('"', 2)[1].upper() if args.startswith('"') else args
-    return Command(float(ts_text), client, name)
+    return args.split('"', 2)[1].upper() if args.startswith('"') else args
 
 
-def count(commands: list[Command]) -> Counts:
-    """Commands, round trips (pipelines and MULTI/EXEC merged) and the command mix."""
-    trips = 0
-    in_multi: set[str] = set()
-    prev: Command | None = None
-    for cmd in commands:
-        if cmd.client in in_multi:
-            if cmd.name in ("EXEC", "DISCARD"):
-                in_multi.discard(cmd.client)
-        elif prev is not None and prev.client == cmd.client and (cmd.ts - prev.ts) * 1e6 < BURST_US:
-            pass  # pipelined with the previous command
-        else:
-            trips += 1
-        if cmd.name == "MULTI":
-            in_multi.add(cmd.client)
-        prev = cmd
-    return Counts(len(commands), trips, Counter(c.name for c in commands))
+def reads_processed(client: redis.Redis) -> int:
+    """Redis's ``total_reads_processed`` (this call's own read included)."""
+    return int(client.info("stats")["total_reads_processed"])
+
+
+def background_reads(client: redis.Redis, seconds: float = 2.0) -> float:
+    """Reads per second that other clients cause while nothing of ours runs."""
+    before = reads_processed(client)
+    time.sleep(seconds)
+    return max(0, reads_processed(client) - before - 1) / seconds
 
 
 class RedisMonitor:
-    """``with RedisMonitor(url, db) as mon: ... ; mon.window()`` per measured window."""
+    """``with RedisMonitor(host, port, db) as mon: w = mon.start(); ...; mon.stop(w)``."""
 
     def __init__(self, host: str, port: int, db: int) -> None:
         self.host, self.port, self.db = host, port, db
@@ -129,14 +112,26 @@ class RedisMonitor:
             time.sleep(0.01)
         raise RuntimeError("MONITOR did not show the marker")
 
-    def start(self) -> int:
-        return self.mark()
+    def start(self) -> tuple[int, int, float]:
+        """Begin a window: read counter, time, then a marker (so that neither the
+        ``INFO`` nor the markers are among the window's commands)."""
+        reads, at = reads_processed(self._marker_client), time.monotonic()
+        return self.mark(), reads, at
 
-    def stop(self, start: int) -> Counts:
-        """Counts of the commands between the marker ``start`` and a new one."""
+    def stop(self, start: tuple[int, int, float], background: float = 0.0) -> Counts:
+        """Commands and round trips since ``start`` (``background``: other clients'
+        reads per second, subtracted)."""
+        mark, reads0, t0 = start
         end = self.mark()
+        # less the two markers and the INFO that reads the counter
+        reads = reads_processed(self._marker_client) - reads0 - 3
+        reads -= background * (time.monotonic() - t0)
         with self._lock:
-            lines = self._lines[start + 1 : end]
+            lines = self._lines[mark + 1 : end]
             self._lines.clear()  # later markers are searched from here on
-        parsed = [parse_line(line, self.db) for line in lines]
-        return count([c for c in parsed if c is not None])
+        names = [n for n in (parse_line(line, self.db) for line in lines) if n is not None]
+        return Counts(len(names), max(0.0, reads), Counter(names))
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._marker_client

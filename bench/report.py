@@ -102,6 +102,7 @@ def _session(res: Results, s: SessionCost) -> list[str]:
                 _f(summary.p99_ms),
                 _f(summary.server_us, 0),
                 _f(summary.redis_us, 0),
+                _f(summary.redis_trips),
                 _f(summary.wrk_us, 0),
                 _f(summary.other_cpu_pct, 0),
                 summary.errors,
@@ -121,6 +122,7 @@ def _session(res: Results, s: SessionCost) -> list[str]:
                 "p99 ms",
                 "server CPU µs/req",
                 "Redis CPU µs/req",
+                "Redis round trips/req",
                 "wrk CPU µs/req",
                 "other CPU %",
                 "errors",
@@ -139,7 +141,10 @@ def _session(res: Results, s: SessionCost) -> list[str]:
         "Ratios are medians of each round's rate over the hello world's in the same round. "
         "Server CPU is the user + system time of the server's processes (from "
         "`/proc/<pid>/stat`) divided by the requests served; Redis CPU likewise for "
-        "`redis-server`; wrk CPU is the load generator's own. Other CPU is the rest of the "
+        "`redis-server`. Redis round trips per request under this load come from Redis's "
+        "`total_reads_processed`: below the commands per request (section 2) when several "
+        "requests' commands travel in one write. wrk CPU is the load generator's own. "
+        "Other CPU is the rest of the "
         "machine's busy time during the run (`/proc/stat`), in % of one core: other "
         "processes and kernel work charged to none (loopback networking); a high value "
         "means the run was disturbed.",
@@ -206,11 +211,14 @@ def _roundtrips(rt: RoundTrips) -> list[str]:
             rows,
         ),
         "",
-        "Redis: every command on the benchmark's database that `MONITOR` reported between "
-        "two markers, except those run inside Lua scripts (`[db lua]`); a `MULTI…EXEC` block "
-        "or a pipelined burst from one connection counts as one round trip. Requests are "
-        "sent one at a time on one connection, after warm-up requests on two connections per "
-        "worker (so every worker has its pooled connections and scripts). MariaDB: deltas of "
+        "Redis commands: every command on the benchmark's database that `MONITOR` reported "
+        "between two markers, except those run inside Lua scripts (`[db lua]`). Redis round "
+        "trips: the delta of Redis's own `total_reads_processed` (one per batch a client "
+        "sends: a pipeline is one), less the background of other clients "
+        f"({rt.redis_background:.1f} reads/s, measured over 2 s before). Requests are "
+        "sent one at a time on one connection, after warm-up connections until every worker "
+        "had served two (so every worker has its pooled connections and scripts). "
+        "MariaDB: deltas of "
         f"`Questions` and `Com_*` from `SHOW GLOBAL STATUS`; {bg}. Sign-ins are fewer "
         "because each costs a bcrypt hash; their counts do not depend on the number.",
     ]
@@ -401,7 +409,9 @@ def generated(res: Results) -> str:
         f"Every server runs `--processes={o.processes}` with the access log **{access}** "
         f"(`--access_log={str(o.access_log).lower()}` for the app and the hello world alike); "
         f"the app uses bcrypt cost {o.bcrypt_rounds}, Redis `{o.redis_url}` and MariaDB "
-        f"database `{o.mysql_url.rsplit('/', 1)[-1]}`. The load generator is wrk (2 threads) "
+        f"database `{o.mysql_url.rsplit('/', 1)[-1]}`"
+        + (f", and the extra options `{' '.join(o.app_args)}`" if o.app_args else "")
+        + ". The load generator is wrk (2 threads) "
         f"with a Lua script that rotates over {o.users} signed-in users' cookies; the hello "
         "world receives the same request headers. Systems are alternated round by round "
         "after a warm-up of "

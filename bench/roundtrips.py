@@ -1,10 +1,10 @@
 """Phase 2: Redis round trips and MariaDB statements per request, route by route.
 
 Each route gets exactly N requests, sent one at a time on one kept-alive connection
-(rotating over the signed-in users), after warm-up requests on two connections per
-worker that open every worker's pooled connections. Redis's ``MONITOR`` counts the
-commands (see :mod:`bench.redis_monitor`), MariaDB's global status the statements
-(:mod:`bench.mysql_status`).
+(rotating over the signed-in users), after warm-up connections until every worker has
+served at least two of them (each worker's pooled connections are then open). Redis
+counts the commands and round trips (see :mod:`bench.redis_monitor`), MariaDB's global
+status the statements (:mod:`bench.mysql_status`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from bench.client import Connection, expect, form
 from bench.context import Context
 from bench.mysql_status import MysqlStatus
 from bench.procs import Server
-from bench.redis_monitor import RedisMonitor
+from bench.redis_monitor import RedisMonitor, background_reads
 from bench.users import Fixture, User
 
 HTML = "text/html"
-WARMUP_REQUESTS = 10  # per connection, on 2 connections per worker process
+WARMUP_REQUESTS = 10  # per warm-up connection
 
 
 @dataclass(frozen=True)
@@ -69,23 +69,44 @@ class RouteCount:
 class RoundTrips:
     routes: list[RouteCount]
     mysql_background: dict[str, float]  # statements/s of other clients before the run
+    redis_background: float = 0.0  # reads/s of other Redis clients before the run
 
 
-async def _send(server: Server, fx: Fixture, route: Route, count: int, offset: int) -> None:
+async def _send(server: Server, fx: Fixture, route: Route, count: int, offset: int) -> set[str]:
+    """``count`` requests on one new connection; returns the workers that answered."""
+    served = set()
     conn = Connection("127.0.0.1", server.port)
     try:
         for i in range(offset, offset + count):
             user = fx.users[i % len(fx.users)]
             headers, body = route.request(fx, user, i)
-            expect(await conn.request(route.method, route.path, headers, body), route.status)
+            resp = expect(await conn.request(route.method, route.path, headers, body), route.status)
+            served.add(resp.header("X-Served-By") or "")
     finally:
         await conn.close()
+    return served
 
 
-async def _warm_up(server: Server, fx: Fixture, route: Route, count: int, connections: int) -> None:
-    """``count`` requests on each of several connections, so that every worker has
-    opened its pooled connections and loaded its scripts before the count starts."""
-    await asyncio.gather(*(_send(server, fx, route, count, i * count) for i in range(connections)))
+async def _warm_up(server: Server, fx: Fixture, route: Route, count: int) -> None:
+    """Batches of concurrent connections (``count`` requests each) until every worker has
+    served at least two, so that each has opened its pooled connections and loaded its
+    scripts. (Connections opened one after another tend to land on the same worker.)"""
+    workers = {str(pid) for pid in server.workers()}
+    seen: Counter[str] = Counter()
+    parallel = 2 * len(workers)
+    for attempt in range(30):
+        batches = await asyncio.gather(
+            *(
+                _send(server, fx, route, count, (attempt * parallel + i) * count)
+                for i in range(parallel)
+            )
+        )
+        for served in batches:
+            for by in served:
+                seen[by.rsplit(":", 1)[-1]] += 1
+        if all(seen[w] >= 2 for w in workers):
+            return
+    raise RuntimeError(f"warm-up of {route.label} reached only workers {dict(seen)}")
 
 
 def run(ctx: Context, app: Server) -> RoundTrips:
@@ -98,15 +119,16 @@ def run(ctx: Context, app: Server) -> RoundTrips:
     try:
         background = mysql.background()
         with RedisMonitor(url.hostname or "127.0.0.1", url.port or 6379, db) as mon:
+            redis_background = background_reads(mon.client)
             for route in ROUTES:
                 n = o.login_requests if route.body == "login" else o.requests
                 warm = 2 if route.body == "login" else WARMUP_REQUESTS
-                asyncio.run(_warm_up(app, fx, route, warm, 2 * o.processes))
-                mark = mon.start()
+                asyncio.run(_warm_up(app, fx, route, warm))
+                window = mon.start()
                 before = mysql.read()
                 asyncio.run(_send(app, fx, route, n, warm))
                 after = mysql.read()
-                redis_counts = mon.stop(mark)
+                redis_counts = mon.stop(window, redis_background)
                 delta = mysql.delta(before, after)
                 mysql_per = {
                     k: max(0.0, v - background[k] * delta.seconds) / n
@@ -131,7 +153,7 @@ def run(ctx: Context, app: Server) -> RoundTrips:
                 )
     finally:
         mysql.close()
-    return RoundTrips(counts, background)
+    return RoundTrips(counts, background, redis_background)
 
 
 def mix_text(mix: dict[str, float]) -> str:
