@@ -47,7 +47,14 @@ def nginx_version(nginx: str | None) -> str:
 
 
 def code_version(repo: Path) -> str:
-    """The commit measured, and the top-level paths with uncommitted changes, if any."""
+    """The commit measured, and the top-level paths with uncommitted changes, if any.
+
+    A tree exported with ``git archive`` (no ``.git``) names its commit in a file
+    ``COMMIT`` at its root (``git get-tar-commit-id`` prints it).
+    """
+    exported = repo / "COMMIT"
+    if not (repo / ".git").exists() and exported.exists():
+        return f"{exported.read_text().strip()[:12]} (exported with git archive)"
 
     def git(*args: str) -> str:
         out = subprocess.run(["git", *args], capture_output=True, text=True, check=False, cwd=repo)
