@@ -83,7 +83,7 @@ class Resources:
 
     async def close(self) -> None:
         await self.db.close()
-        await self.session_redis.close()
+        await self.sessions.close()
         await self.redis.aclose()
         await self.redis.connection_pool.disconnect()  # a pool passed in is ours to close
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -92,15 +92,21 @@ class Resources:
 def create_resources(config: AppConfig, dummy_hash: bytes, **store_kwargs: Any) -> Resources:
     """Create this process's clients and pools (call inside the worker's event loop)."""
     client = connect(config.redis_url, timeout=config.redis_timeout)
-    session_redis = AutoPipeline(config.redis_url, timeout=config.redis_timeout)
+    sessions = RedisSessionStore.from_url(
+        config.redis_url,
+        config.session,
+        timeout=config.redis_timeout,
+        cache_size=config.session_cache_size,
+        **store_kwargs,
+    )
     executor = ThreadPoolExecutor(
         max_workers=config.worker_threads or os.cpu_count() or 1,
         thread_name_prefix="cpu",
     )
     return Resources(
         redis=client,
-        session_redis=session_redis,
-        sessions=RedisSessionStore(session_redis, config.session, **store_kwargs),
+        session_redis=sessions.redis,
+        sessions=sessions,
         db=Database(config.mysql_url, max_connections=config.mysql_pool_size),
         passwords=PasswordHasher(
             None if config.bcrypt_on_event_loop else executor,

@@ -50,6 +50,8 @@ define("redis_url", default="redis://127.0.0.1:6379/0", group="stores",
 define("redis_prefix", default="", group="stores", help="prefix of every Redis key written")
 define("redis_timeout", default=0.5, type=float, group="stores",
        help="seconds to wait for Redis per attempt (an outage surfaces within ~3x this)")
+define("session_cache_size", default=10_000, type=int, group="stores",
+       help="sessions cached per process, kept exact by Redis invalidation (0 = none)")
 define("mysql_url", default="mysql://root@127.0.0.1:3306/appdb", group="stores",
        help="MariaDB/MySQL database; created, with schema.sql, when missing")
 define("mysql_pool_size", default=10, type=int, group="stores",
@@ -84,6 +86,7 @@ class AppConfig:
     redis_timeout: float = 0.5
     mysql_url: str = "mysql://root@127.0.0.1:3306/appdb"
     mysql_pool_size: int = 10
+    session_cache_size: int = 10_000
     session: SessionConfig = field(default_factory=SessionConfig)
     throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
     bcrypt_rounds: int = 12
@@ -170,6 +173,7 @@ def config_from_options() -> AppConfig:
         redis_timeout=options.redis_timeout,
         mysql_url=options.mysql_url,
         mysql_pool_size=options.mysql_pool_size,
+        session_cache_size=options.session_cache_size,
         session=SessionConfig(
             idle_timeout=options.session_idle_timeout,
             absolute_timeout=options.session_absolute_timeout,

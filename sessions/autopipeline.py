@@ -18,6 +18,14 @@ store's few commands this module keeps one connection per worker process and:
   increment can never be applied twice (redis-py's retry-on-error would re-send it).
   Only connecting is retried: the next command reconnects.
 
+It speaks RESP3 (``HELLO 3``, Redis 6 or later) so that, when asked, the same connection
+carries Redis's server-assisted invalidation messages (``CLIENT TRACKING ON BCAST
+PREFIX ... NOLOOP``): pushes arrive in order with the replies, and each is handed to
+``on_invalidate`` synchronously, as is each reply to its command's ``on_reply`` hook.
+A caller that keeps a cache therefore sees every change in Redis's own order, with
+nothing in between. When the connection drops, ``on_invalidate(None)`` says "forget
+everything": invalidations may have been missed.
+
 Errors are redis-py's exception classes (``ConnectionError``, ``TimeoutError``,
 ``ResponseError``), so callers handle one family, ``redis.exceptions.RedisError``.
 The connection is created lazily in the running loop: create this object inside each
@@ -29,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import hiredis
@@ -37,14 +46,21 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+#: Called with the invalidated keys, or None for "everything" (flush, or channel lost).
+InvalidationHandler = Callable[[list[bytes] | None], None]
+#: Called with a successful reply as it is parsed, before the caller resumes.
+ReplyHook = Callable[[Any], None]
+
+_Pending = tuple[asyncio.Future[Any], float, ReplyHook | None]
+
 
 class _Protocol(asyncio.Protocol):
     def __init__(self, owner: AutoPipeline) -> None:
         self.owner = owner
         self.transport: asyncio.Transport | None = None
         self.reader = hiredis.Reader()
-        # Commands in flight, oldest first, each with its deadline (loop time).
-        self.pending: deque[tuple[asyncio.Future[Any], float]] = deque()
+        # Commands in flight, oldest first: future, deadline (loop time), reply hook.
+        self.pending: deque[_Pending] = deque()
         self.outgoing: list[bytes] = []  # packed commands waiting for this loop pass's write
         self.watchdog: asyncio.TimerHandle | None = None  # fires at the oldest deadline
         self.closed = False
@@ -64,17 +80,22 @@ class _Protocol(asyncio.Protocol):
                 return
             if reply is False:
                 return
+            if isinstance(reply, hiredis.PushNotification):
+                self.owner._push(reply)
+                continue
             if not pending:
                 self.fail(RedisConnectionError("reply without a request"))
                 return
-            future, _deadline = pending.popleft()
-            if future.done():  # its caller gave up (cancelled); the reply is dropped
-                continue
+            future, _deadline, hook = pending.popleft()
             if isinstance(reply, hiredis.ReplyError):
-                message = str(reply)
-                cls = NoScriptError if message.startswith("NOSCRIPT") else ResponseError
-                future.set_exception(cls(message))
-            else:
+                if not future.done():
+                    message = str(reply)
+                    cls = NoScriptError if message.startswith("NOSCRIPT") else ResponseError
+                    future.set_exception(cls(message))
+                continue
+            if hook is not None:
+                hook(reply)  # even if its caller gave up: the reply is Redis's truth
+            if not future.done():  # done = cancelled by its caller; the reply is dropped
                 future.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -82,39 +103,74 @@ class _Protocol(asyncio.Protocol):
 
     def fail(self, error: Exception) -> None:
         """Fail every command in flight and drop the connection."""
+        if self.closed:
+            return
         self.closed = True
         if self.watchdog is not None:
             self.watchdog.cancel()
             self.watchdog = None
         while self.pending:
-            future, _deadline = self.pending.popleft()
+            future, _deadline, _hook = self.pending.popleft()
             if not future.done():
                 future.set_exception(error)
         if self.transport is not None:
             self.transport.abort()
-        self.owner._forget(self)
+        self.owner._lost(self)
 
 
 class AutoPipeline:
-    """Send Redis commands over one auto-pipelined connection.
+    """Send Redis commands over one auto-pipelined RESP3 connection.
 
-    ``url`` is a ``redis://`` or ``unix://`` URL (password and database honoured).
+    ``url`` is a ``redis://`` or ``unix://`` URL (user, password and database honoured).
+    With ``tracking_prefixes`` and ``on_invalidate``, the connection subscribes to
+    invalidations of every key under those prefixes changed by *other* connections.
     """
 
-    def __init__(self, url: str, *, timeout: float = 0.5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 0.5,
+        tracking_prefixes: Sequence[str] = (),
+        on_invalidate: InvalidationHandler | None = None,
+    ) -> None:
         self._params = parse_url(url)
         self._timeout = timeout
+        self._prefixes = list(tracking_prefixes) if on_invalidate is not None else []
+        self._on_invalidate = on_invalidate
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
 
     # ----- connection ------------------------------------------------------------
-    def _forget(self, protocol: _Protocol) -> None:
+    def _lost(self, protocol: _Protocol) -> None:
         if self._protocol is protocol:
             self._protocol = None
+        if self._on_invalidate is not None:
+            self._on_invalidate(None)  # invalidations may have been missed: forget all
+
+    def _push(self, push: list[Any]) -> None:
+        if self._on_invalidate is not None and push and push[0] == b"invalidate":
+            self._on_invalidate(push[1])  # None after FLUSHDB/FLUSHALL
+
+    def _setup_commands(self) -> list[tuple[Any, ...]]:
+        params = self._params
+        hello: tuple[Any, ...] = ("HELLO", 3)
+        if params.get("password"):
+            hello += ("AUTH", params.get("username") or "default", params["password"])
+        commands = [hello]
+        if params.get("db"):
+            commands.append(("SELECT", params["db"]))
+        if self._prefixes:
+            tracking: tuple[Any, ...] = ("CLIENT", "TRACKING", "ON", "BCAST")
+            for prefix in self._prefixes:
+                tracking += ("PREFIX", prefix)
+            commands.append((*tracking, "NOLOOP"))
+        return commands
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
         params = self._params
+        protocol: _Protocol | None = None
         try:
             async with asyncio.timeout(self._timeout):
                 if "path" in params:
@@ -124,23 +180,27 @@ class AutoPipeline:
                     _, protocol = await loop.create_connection(
                         lambda: _Protocol(self), params.get("host", "127.0.0.1"),
                         params.get("port", 6379))
-                setup: list[tuple[Any, ...]] = []
-                if params.get("password"):
-                    user = params.get("username")
-                    setup.append(("AUTH", user, params["password"]) if user
-                                 else ("AUTH", params["password"]))
-                if params.get("db"):
-                    setup.append(("SELECT", params["db"]))
-                for command in setup:
+                assert protocol is not None and protocol.transport is not None
+                futures = []
+                for command in self._setup_commands():
                     future = loop.create_future()
-                    protocol.pending.append((future, loop.time() + self._timeout))
-                    assert protocol.transport is not None
+                    protocol.pending.append((future, loop.time() + self._timeout, None))
+                    futures.append(future)
                     protocol.transport.write(hiredis.pack_command(command))
+                for future in futures:
                     await future
-        except (OSError, TimeoutError) as exc:
-            raise RedisConnectionError(f"cannot connect to Redis: {exc or 'timed out'}") from exc
-        except ResponseError as exc:
-            raise RedisConnectionError(f"Redis refused the connection setup: {exc}") from exc
+        except BaseException as exc:
+            if protocol is not None and protocol.transport is not None:
+                protocol.closed = True
+                protocol.transport.abort()
+            if isinstance(exc, TimeoutError):
+                raise RedisTimeoutError(
+                    f"Redis did not answer within {self._timeout} s") from exc
+            if isinstance(exc, OSError):
+                raise RedisConnectionError(f"cannot connect to Redis: {exc}") from exc
+            if isinstance(exc, ResponseError | RedisConnectionError):
+                raise RedisConnectionError(f"Redis refused the connection setup: {exc}") from exc
+            raise
         return protocol
 
     async def _ready(self) -> _Protocol:
@@ -158,14 +218,18 @@ class AutoPipeline:
         return protocol
 
     # ----- commands --------------------------------------------------------------
-    async def execute(self, *args: Any) -> Any:
-        """Send one command and return its reply (bytes, int, list, None)."""
+    async def execute(self, *args: Any, on_reply: ReplyHook | None = None) -> Any:
+        """Send one command and return its reply (bytes, int, list, dict, None).
+
+        ``on_reply`` runs with a successful reply the moment it is parsed, before any
+        later push or reply on the connection is handled.
+        """
         protocol = self._protocol
         if protocol is None or protocol.closed:
             protocol = await self._ready()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        protocol.pending.append((future, loop.time() + self._timeout))
+        protocol.pending.append((future, loop.time() + self._timeout, on_reply))
         if not protocol.outgoing:  # the first command of this pass schedules the write
             loop.call_soon(self._flush, protocol)
         protocol.outgoing.append(hiredis.pack_command(args))
@@ -190,26 +254,29 @@ class AutoPipeline:
         if protocol.closed or not protocol.pending:
             return
         loop = asyncio.get_running_loop()
-        _future, deadline = protocol.pending[0]
+        deadline = protocol.pending[0][1]
         now = loop.time()
         if now >= deadline:
             protocol.fail(RedisTimeoutError(f"Redis did not answer within {self._timeout} s"))
         else:
             protocol.watchdog = loop.call_later(deadline - now, self._watch, protocol)
 
-    async def evalsha(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+    async def evalsha(self, script: Script, keys: list[str], args: list[Any],
+                      on_reply: ReplyHook | None = None) -> Any:
         """Run a script by its SHA-1; load it once if Redis does not know it (NOSCRIPT)."""
         try:
-            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args,
+                                      on_reply=on_reply)
         except NoScriptError:
             await self.execute("SCRIPT", "LOAD", script.source)
-            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args,
+                                      on_reply=on_reply)
 
     async def close(self) -> None:
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
-            protocol.transport.close()
             protocol.closed = True
+            protocol.transport.close()
 
 
 class Script:

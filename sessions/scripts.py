@@ -108,16 +108,16 @@ return out
 # END_OTHERS  KEYS: user index
 #             ARGV: key prefix of the user's sessions, sid to keep ('' keeps none)
 # Deletes every session of the user but one, and their index entries.
-# Returns how many were ended.
+# Returns the ids of the sessions it deleted.
 END_OTHERS = """
-local n = 0
+local ended = {}
 for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if sid ~= ARGV[2] then
-    n = n + redis.call('DEL', ARGV[1] .. sid)
+    if redis.call('DEL', ARGV[1] .. sid) == 1 then table.insert(ended, sid) end
     redis.call('ZREM', KEYS[1], sid)
   end
 end
-return n
+return ended
 """
 
 # DESTROY  KEYS: session [, user index]

@@ -41,6 +41,11 @@ Transport: every command goes over one auto-pipelined connection per process
 is never re-sent after a failure (a counter cannot be incremented twice). There is no
 MULTI/EXEC: on a shared connection other requests' commands would fall inside the
 transaction; each multi-command step is one script instead, which is atomic anyway.
+
+Cache: with a :class:`sessions.cache.SessionCache` (the default of ``from_url``), the
+connection also sends, once when it connects, ``HELLO 3`` and ``CLIENT TRACKING ON BCAST
+PREFIX <P>sess: NOLOOP``; a read whose session is cached, within its timeouts and not
+due for a ``last_seen`` refresh, then sends nothing at all. Writes always go to Redis.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from redis.exceptions import RedisError
 
 from sessions import scripts
 from sessions.autopipeline import AutoPipeline, Script
+from sessions.cache import SessionCache
 from sessions.ids import KeySpace, Locator, new_sid, sid_digest
 from sessions.session import F_AGENT, F_CREATED, F_IP, F_SEEN, Session
 
@@ -112,17 +118,46 @@ class RedisSessionStore:
         config: SessionConfig | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        cache: SessionCache | None = None,
     ) -> None:
+        """Use ``redis``; pass ``cache`` only if ``redis`` delivers its invalidations
+        (``from_url`` wires both)."""
         self.redis = redis
         self.config = config or SessionConfig()
         self.keys = KeySpace(self.config.prefix)
         self.clock = clock
+        self.cache = cache
 
-    async def _run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        config: SessionConfig | None = None,
+        *,
+        timeout: float = 0.5,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> RedisSessionStore:
+        """A store on its own auto-pipelined connection; ``cache_size=0``: no cache."""
+        config = config or SessionConfig()
+        cache = SessionCache(cache_size) if cache_size > 0 else None
+        redis = AutoPipeline(
+            url,
+            timeout=timeout,
+            tracking_prefixes=[f"{config.prefix}sess:"] if cache is not None else (),
+            on_invalidate=cache.invalidate if cache is not None else None,
+        )
+        return cls(redis, config, clock=clock, cache=cache)
+
+    async def _run(self, script: Script, keys: list[str], args: list[Any],
+                   on_reply: Callable[[Any], None] | None = None) -> Any:
         try:
-            return await self.redis.evalsha(script, keys, args)
+            return await self.redis.evalsha(script, keys, args, on_reply)
         except RedisError as exc:
             raise SessionUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def close(self) -> None:
+        await self.redis.close()
 
     # ----- helpers ---------------------------------------------------------------
     def _now_ms(self) -> int:
@@ -138,21 +173,49 @@ class RedisSessionStore:
     async def load(self, loc: Locator) -> Session | None:
         """The stored session, or None when it is unknown, ended or timed out."""
         cfg = self.config
-        flat = await self._run(
+        key = self.keys.session(loc)
+        now = self._now_ms()
+        cache = self.cache
+        if cache is not None:
+            fields = cache.get(key)
+            if fields is not None and self._fresh(fields, now):
+                cache.hits += 1
+                return Session(loc, fields)
+            cache.misses += 1
+        loaded: dict[str, str] | None = None
+
+        def remember(reply: Any) -> None:
+            nonlocal loaded
+            loaded = _pairs(reply) if reply else None
+            if cache is not None:
+                if loaded is None:
+                    cache.drop(key)
+                else:
+                    cache.put(key, dict(loaded))
+
+        await self._run(
             LOAD,
             self._keys_for(loc),
             [
-                self._now_ms(),
+                now,
                 int(cfg.idle_timeout * 1000),
                 int(cfg.absolute_timeout * 1000),
                 int(cfg.touch_after_seconds * 1000),
                 loc.sid,
             ],
+            remember,
         )
-        if not flat:
-            return None
-        fields = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
-        return Session(loc, fields)
+        return None if loaded is None else Session(loc, loaded)
+
+    def _fresh(self, fields: dict[str, str], now: int) -> bool:
+        """May a cached entry be used as it is (no timeout, no refresh due)?"""
+        cfg = self.config
+        try:
+            created, seen = int(fields[F_CREATED]), int(fields[F_SEEN])
+        except (KeyError, ValueError):
+            return False
+        return (now < created + cfg.absolute_timeout * 1000
+                and now - seen < min(cfg.idle_timeout, cfg.touch_after_seconds) * 1000)
 
     async def save(self, session: Session) -> bool:
         """Write the session's changes; store it first if it is new.
@@ -172,7 +235,19 @@ class RedisSessionStore:
         args += sorted(deletes)
         for name, amount in incrs.items():
             args += [name, amount]
-        result = await self._run(SAVE, [self.keys.session(session.locator)], args)
+        key = self.keys.session(session.locator)
+        cache = self.cache
+
+        def apply(reply: Any) -> None:
+            if cache is None:
+                return
+            if reply is None:
+                cache.drop(key)
+            else:
+                counters = dict(zip(incrs, (int(v) for v in reply), strict=True))
+                cache.update(key, sets, deletes, counters)
+
+        result = await self._run(SAVE, [key], args, apply)
         if result is None or result is False:
             session.ended = True
             return False
@@ -204,7 +279,10 @@ class RedisSessionStore:
                            loc.sid]
         for name, value in fields.items():
             args += [name, value]
-        await self._run(CREATE, self._keys_for(loc), args)
+        key = self.keys.session(loc)
+        cache = self.cache
+        await self._run(CREATE, self._keys_for(loc), args,
+                        None if cache is None else lambda _reply: cache.put(key, dict(fields)))
         session.adopt(loc, meta)
         session.mark_written()
         log.info("session created %s user=%s", sid_digest(loc.sid), user_id)
@@ -212,7 +290,12 @@ class RedisSessionStore:
 
     async def destroy(self, loc: Locator) -> None:
         """Delete a session (and its index entry): later reads and writes find nothing."""
-        await self._run(DESTROY, self._keys_for(loc), [loc.sid])
+        key = self.keys.session(loc)
+        cache = self.cache
+        if cache is not None:
+            cache.drop(key)  # at once; and again when Redis confirms, in order
+        await self._run(DESTROY, self._keys_for(loc), [loc.sid],
+                        None if cache is None else lambda _reply: cache.drop(key))
         log.info("session ended %s user=%s", sid_digest(loc.sid), loc.user_id)
 
     # ----- a user's sessions -----------------------------------------------------
@@ -238,13 +321,20 @@ class RedisSessionStore:
 
     async def end_other_user_sessions(self, user_id: int, keep_sid: str | None) -> int:
         """End every session of the user except ``keep_sid``; return how many ended."""
+        prefix = self._user_key_prefix(user_id)
+        cache = self.cache
+
+        def forget(reply: Any) -> None:
+            if cache is not None:
+                for sid in reply:
+                    cache.drop(prefix + _text(sid))
+
         ended = await self._run(
-            END_OTHERS, [self.keys.user_index(user_id)], [self._user_key_prefix(user_id),
-                                                          keep_sid or ""]
+            END_OTHERS, [self.keys.user_index(user_id)], [prefix, keep_sid or ""], forget
         )
-        log.info("sessions ended for user=%s: %s (kept %s)", user_id, ended,
+        log.info("sessions ended for user=%s: %d (kept %s)", user_id, len(ended),
                  sid_digest(keep_sid) if keep_sid else "none")
-        return int(ended)
+        return len(ended)
 
     def _user_key_prefix(self, user_id: int) -> str:
         return self.keys.user_index(user_id)[: -len("index")]
@@ -252,3 +342,8 @@ class RedisSessionStore:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _pairs(flat: list[Any]) -> dict[str, str]:
+    """A flat [field, value, ...] reply as a dict of strings."""
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}

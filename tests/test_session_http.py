@@ -10,7 +10,6 @@ from tornado.web import decode_signed_value
 
 from sessions import Locator
 from tests.support.browser import body_json
-from tests.support.monitor import RedisMonitor
 
 IDLE = 1800
 
@@ -112,25 +111,6 @@ async def test_views_counter_is_exact_under_concurrency(browser, new_browser, un
     assert views == list(range(1, 51))
     final = await browser.get("/home", accept_json=True)
     assert body_json(final)["message"]["views"] == 51
-
-
-@pytest.mark.gen_test
-async def test_round_trips_one_per_read_one_more_per_change(browser, unique_email, redis_url,
-                                                            redis_prefix):
-    await browser.register("Trips", unique_email("trips"))
-    await browser.get("/home", accept_json=True)  # scripts are loaded by now
-    marker = redis_prefix + "sess:"
-    with RedisMonitor(redis_url) as monitor:
-        for _ in range(20):
-            assert (await browser.get("/whoami")).code == 200
-        whoami = monitor.commands(marker)
-        monitor.clear()
-        for _ in range(20):
-            assert (await browser.get("/home", accept_json=True)).code == 200
-        home = monitor.commands(marker)
-    assert len(whoami) == 20, whoami
-    assert all('"EVALSHA"' in line for line in whoami)
-    assert len(home) == 40, home
 
 
 @pytest.mark.gen_test

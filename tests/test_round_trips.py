@@ -1,0 +1,41 @@
+"""Redis round trips per request, counted by Redis itself (MONITOR), cache off and on."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from tests.support.monitor import RedisMonitor
+
+
+@pytest.fixture(params=[0, 10_000], ids=["no-cache", "cache"])
+def app_config(request, app_config):
+    return dataclasses.replace(app_config, session_cache_size=request.param)
+
+
+@pytest.mark.gen_test
+async def test_round_trips_per_request(browser, unique_email, redis_url, redis_prefix,
+                                       app_config):
+    await browser.register("Trips", unique_email("trips"))
+    await browser.get("/home", accept_json=True)  # scripts are loaded by now
+    await browser.get("/whoami")  # and, with the cache, the session is cached
+    marker = redis_prefix + "sess:"
+    with RedisMonitor(redis_url) as monitor:
+        for _ in range(20):
+            assert (await browser.get("/whoami")).code == 200
+        whoami = monitor.commands(marker)
+        monitor.clear()
+        for _ in range(20):
+            assert (await browser.get("/home", accept_json=True)).code == 200
+        home = monitor.commands(marker)
+    assert all('"EVALSHA"' in line for line in whoami + home)
+    if app_config.session_cache_size:
+        # A cached read sends nothing. A change is one script; the entry it changed is
+        # then re-read once where Redis echoes a connection's own writes (7.0 does).
+        assert len(whoami) == 0, whoami
+        assert 20 <= len(home) <= 40, home
+    else:
+        # One round trip to read, one more to change.
+        assert len(whoami) == 20, whoami
+        assert len(home) == 40, home
