@@ -31,10 +31,10 @@ async def signed_in(store, user_id):
     return session
 
 
-async def until(predicate, timeout=1.0):
+async def until(predicate, within=1.0):
     started = time.monotonic()
     while not predicate():
-        if time.monotonic() - started > timeout:
+        if time.monotonic() - started > within:
             raise AssertionError("not within the bound")
         await asyncio.sleep(0.001)
     return time.monotonic() - started
