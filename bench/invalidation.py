@@ -32,12 +32,16 @@ async def _b(url: str, conn: Connection, busy: bool) -> None:
     store = RedisSessionStore.from_url(url, SessionConfig(prefix=PREFIX))
     assert store.cache is not None
     dropped: dict[str, float] = {}
+    waiting: dict[str, asyncio.Event] = {}
     original = store.cache.invalidate
 
     def watch(keys: list[bytes] | None) -> None:
         now = time.time()
-        for key in keys or []:
-            dropped.setdefault(key.decode(), now)
+        for raw in keys or []:
+            key = raw.decode()
+            dropped.setdefault(key, now)
+            if key in waiting:
+                waiting[key].set()
         original(keys)
 
     store.redis._on_invalidate = watch
@@ -61,9 +65,9 @@ async def _b(url: str, conn: Connection, busy: bool) -> None:
         assert await store.load(loc) is not None  # now cached
         dropped.pop(store.keys.session(loc), None)  # the push for its creation came earlier
         key = store.keys.session(loc)
+        waiting[key] = asyncio.Event()
         conn.send("cached")
-        while key not in dropped:
-            await asyncio.sleep(0.0001)
+        await waiting.pop(key).wait()
         assert await store.load(loc) is None  # and refused from now on
         conn.send(dropped.pop(key))
     stop = True
