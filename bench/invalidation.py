@@ -65,9 +65,10 @@ async def _b(url: str, conn: Connection, busy: bool) -> None:
         assert await store.load(loc) is not None  # now cached
         dropped.pop(store.keys.session(loc), None)  # the push for its creation came earlier
         key = store.keys.session(loc)
-        waiting[key] = asyncio.Event()
+        waiting[key] = event = asyncio.Event()
         conn.send("cached")
-        await waiting.pop(key).wait()
+        await event.wait()
+        del waiting[key]
         assert await store.load(loc) is None  # and refused from now on
         conn.send(dropped.pop(key))
     stop = True
@@ -95,8 +96,9 @@ async def _a(url: str, conn: Connection, rounds: int) -> list[float]:
 
         from sessions.store import DESTROY
 
-        await store.redis.evalsha(DESTROY, store._keys_for(session.locator),
-                                  [session.locator.sid], stamp)
+        await store.redis.evalsha(
+            DESTROY, store._keys_for(session.locator), [session.locator.sid], stamp
+        )
         dropped_at = await loop.run_in_executor(None, conn.recv)
         delays.append(max(0.0, dropped_at - confirmed) * 1000)
     conn.send(None)
@@ -133,8 +135,10 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     for busy in (False, True):
         stats = summarise(measure(args.redis_url, args.rounds, busy))
-        print(f"| {'busy (0.5 ms slices)' if busy else 'idle'} | {args.rounds} "
-              f"| {stats['p50']:.3f} | {stats['p99']:.3f} | {stats['max']:.3f} |")
+        print(
+            f"| {'busy (0.5 ms slices)' if busy else 'idle'} | {args.rounds} "
+            f"| {stats['p50']:.3f} | {stats['p99']:.3f} | {stats['max']:.3f} |"
+        )
 
 
 if __name__ == "__main__":
