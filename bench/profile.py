@@ -226,6 +226,13 @@ def render(p: Profile, top: int = 25) -> str:
     return "\n".join(lines) + "\n"
 
 
+def folded(p: Profile) -> str:
+    """The samples as folded stacks: ``frame;frame;... count`` per line, root first."""
+    return "".join(
+        ";".join(_label(f) for f in stack) + f" {n}\n" for stack, n in p.samples.most_common()
+    )
+
+
 def py_spy() -> str:
     found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(found).exists():
@@ -302,6 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--access-log", choices=("on", "off"), default="off")
     p.add_argument("--out-dir", default="docs", help="where PROFILE-<load>.txt go")
     p.add_argument("--svg", action="store_true", help="also write a flame graph per load")
+    p.add_argument(
+        "--folded",
+        action="store_true",
+        help="also write the samples as folded stacks (PROFILE-<load>.folded), the input "
+        "format of flame-graph tools",
+    )
     a = p.parse_args(sys.argv[1:] if argv is None else argv)
     spy = py_spy()
     opts = options.parse(
@@ -345,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             text = render(prof)
             (out_dir / f"PROFILE-{name}.txt").write_text(text)
+            if a.folded:
+                (out_dir / f"PROFILE-{name}.folded").write_text(folded(prof))
             print(text, flush=True)
             if a.svg:
                 record(
