@@ -50,9 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", options.address, options.port, exc)
         return 1
-    log.info("listening on http://%s:%d with %s%s", options.address, options.port,
-             "one process" if processes == 1 else f"{processes or 'one per core'} processes",
-             ", one socket each" if per_worker else "")
+    log.info(
+        "listening on http://%s:%d with %s%s",
+        options.address,
+        options.port,
+        "one process" if processes == 1 else f"{processes or 'one per core'} processes",
+        ", one socket each" if per_worker else "",
+    )
     if per_worker:
         for sock in sockets:  # each worker binds its own socket in the same port group
             sock.close()

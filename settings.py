@@ -34,46 +34,131 @@ MIN_SECRET_LENGTH = 32
 
 define("port", default=8888, type=int, group="server", help="TCP port to listen on")
 define("address", default="127.0.0.1", group="server", help="address to bind")
-define("processes", default=0, type=int, group="server",
-       help="worker processes to fork; 0 = one per core, 1 = no fork")
-define("reuse_port", default=False, type=bool, group="server",
-       help="one SO_REUSEPORT socket per worker: the kernel spreads connections evenly "
-            "(best behind a keep-alive proxy); a killed worker drops its queued connections")
-define("xheaders", default=False, type=bool, group="server",
-       help="trust X-Real-IP/X-Forwarded-For/X-Forwarded-Proto (behind nginx only)")
-define("debug", default=False, type=bool, group="server",
-       help="development mode: template reloading, tracebacks in logs; implies --processes=1")
-define("access_log", default=True, type=bool, group="server",
-       help="log one line per request (level INFO)")
-define("redis_url", default="redis://127.0.0.1:6379/0", group="stores",
-       help="Redis for sessions and throttling")
+define(
+    "processes",
+    default=0,
+    type=int,
+    group="server",
+    help="worker processes to fork; 0 = one per core, 1 = no fork",
+)
+define(
+    "reuse_port",
+    default=False,
+    type=bool,
+    group="server",
+    help="one SO_REUSEPORT socket per worker: the kernel spreads connections evenly "
+    "(best behind a keep-alive proxy); a killed worker drops its queued connections",
+)
+define(
+    "xheaders",
+    default=False,
+    type=bool,
+    group="server",
+    help="trust X-Real-IP/X-Forwarded-For/X-Forwarded-Proto (behind nginx only)",
+)
+define(
+    "debug",
+    default=False,
+    type=bool,
+    group="server",
+    help="development mode: template reloading, tracebacks in logs; implies --processes=1",
+)
+define(
+    "access_log",
+    default=True,
+    type=bool,
+    group="server",
+    help="log one line per request (level INFO)",
+)
+define(
+    "redis_url",
+    default="redis://127.0.0.1:6379/0",
+    group="stores",
+    help="Redis for sessions and throttling",
+)
 define("redis_prefix", default="", group="stores", help="prefix of every Redis key written")
-define("redis_timeout", default=0.5, type=float, group="stores",
-       help="seconds to wait for Redis per attempt (an outage surfaces within ~3x this)")
-define("session_cache_size", default=10_000, type=int, group="stores",
-       help="sessions cached per process, kept exact by Redis invalidation (0 = none)")
-define("mysql_url", default="mysql://root@127.0.0.1:3306/appdb", group="stores",
-       help="MariaDB/MySQL database; created, with schema.sql, when missing")
-define("mysql_pool_size", default=10, type=int, group="stores",
-       help="MariaDB connections per process at most")
-define("cookie_secret", default="", group="security",
-       help="cookie signing secret(s): SECRET or 'N:SECRET M:SECRET' (env APP_COOKIE_SECRET)")
-define("cookie_secret_file", default=str(ROOT / "var" / "cookie_secret"), group="security",
-       help="file of secrets (one 'N:SECRET' per line), created when missing")
-define("session_idle_timeout", default=1800, type=int, group="security",
-       help="seconds of inactivity after which a session ends")
-define("session_absolute_timeout", default=28800, type=int, group="security",
-       help="seconds after sign-in after which a session ends regardless of activity")
-define("bcrypt_rounds", default=12, type=int, group="security",
-       help="bcrypt work factor (4-31)")
-define("login_max_failures", default=10, type=int, group="security",
-       help="failed sign-ins per account per 15 minutes before 429")
-define("login_max_failures_per_ip", default=100, type=int, group="security",
-       help="failed sign-ins per client address per 15 minutes before 429")
-define("bcrypt_on_event_loop", default=False, type=bool, group="server",
-       help="benchmarks only: run bcrypt on the event loop to show what it costs")
-define("worker_threads", default=0, type=int, group="server",
-       help="threads per process for CPU work (bcrypt); 0 = one per core")
+define(
+    "redis_timeout",
+    default=0.5,
+    type=float,
+    group="stores",
+    help="seconds to wait for Redis per attempt (an outage surfaces within ~3x this)",
+)
+define(
+    "session_cache_size",
+    default=10_000,
+    type=int,
+    group="stores",
+    help="sessions cached per process, kept exact by Redis invalidation (0 = none)",
+)
+define(
+    "mysql_url",
+    default="mysql://root@127.0.0.1:3306/appdb",
+    group="stores",
+    help="MariaDB/MySQL database; created, with schema.sql, when missing",
+)
+define(
+    "mysql_pool_size",
+    default=10,
+    type=int,
+    group="stores",
+    help="MariaDB connections per process at most",
+)
+define(
+    "cookie_secret",
+    default="",
+    group="security",
+    help="cookie signing secret(s): SECRET or 'N:SECRET M:SECRET' (env APP_COOKIE_SECRET)",
+)
+define(
+    "cookie_secret_file",
+    default=str(ROOT / "var" / "cookie_secret"),
+    group="security",
+    help="file of secrets (one 'N:SECRET' per line), created when missing",
+)
+define(
+    "session_idle_timeout",
+    default=1800,
+    type=int,
+    group="security",
+    help="seconds of inactivity after which a session ends",
+)
+define(
+    "session_absolute_timeout",
+    default=28800,
+    type=int,
+    group="security",
+    help="seconds after sign-in after which a session ends regardless of activity",
+)
+define("bcrypt_rounds", default=12, type=int, group="security", help="bcrypt work factor (4-31)")
+define(
+    "login_max_failures",
+    default=10,
+    type=int,
+    group="security",
+    help="failed sign-ins per account per 15 minutes before 429",
+)
+define(
+    "login_max_failures_per_ip",
+    default=100,
+    type=int,
+    group="security",
+    help="failed sign-ins per client address per 15 minutes before 429",
+)
+define(
+    "bcrypt_on_event_loop",
+    default=False,
+    type=bool,
+    group="server",
+    help="benchmarks only: run bcrypt on the event loop to show what it costs",
+)
+define(
+    "worker_threads",
+    default=0,
+    type=int,
+    group="server",
+    help="threads per process for CPU work (bcrypt); 0 = one per core",
+)
 
 
 @dataclass(frozen=True)

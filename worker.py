@@ -48,12 +48,15 @@ async def serve(
     log.info("worker %s serving", resources.served_by)
     await stop.wait()
 
-    log.info("worker %s stopping: %d request(s) in flight", resources.served_by,
-             resources.inflight)
+    log.info("worker %s stopping: %d request(s) in flight", resources.served_by, resources.inflight)
     server.stop()
     if not await resources.wait_idle(DRAIN_SECONDS):
-        log.warning("worker %s: %d request(s) still running after %.0f s, closing",
-                    resources.served_by, resources.inflight, DRAIN_SECONDS)
+        log.warning(
+            "worker %s: %d request(s) still running after %.0f s, closing",
+            resources.served_by,
+            resources.inflight,
+            DRAIN_SECONDS,
+        )
     try:
         await asyncio.wait_for(server.close_all_connections(), 2)
     except TimeoutError:

@@ -60,9 +60,7 @@ class PasswordHasher:
     async def _run(self, func: Callable[[bytes, bytes], T], secret: bytes, other: bytes) -> T:
         if self._executor is None:
             return func(secret, other)
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, func, secret, other
-        )
+        return await asyncio.get_running_loop().run_in_executor(self._executor, func, secret, other)
 
 
 def _encode(password: str) -> bytes:

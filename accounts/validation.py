@@ -75,8 +75,7 @@ def clean_login_password(value: str | None) -> str:
     """At sign-in only presence and the bcrypt limit matter (old rules may differ)."""
     password = _required("user_password", value, "Password")
     if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
-        raise InvalidInput("user_password",
-                           f"Password must be at most {MAX_PASSWORD_BYTES} bytes.")
+        raise InvalidInput("user_password", f"Password must be at most {MAX_PASSWORD_BYTES} bytes.")
     return password
 
 

@@ -17,13 +17,16 @@ class WhoAmIHandler(BaseHandler):
 
     def get(self) -> None:
         user = self.require_user()
-        self.write_json(False, {
-            "user_id": user["user_id"],
-            "user_name": user["user_name"],
-            "served_by": self.res.served_by,
-            "remote_ip": self.request.remote_ip,
-            "protocol": self.request.protocol,
-        })
+        self.write_json(
+            False,
+            {
+                "user_id": user["user_id"],
+                "user_name": user["user_name"],
+                "served_by": self.res.served_by,
+                "remote_ip": self.request.remote_ip,
+                "protocol": self.request.protocol,
+            },
+        )
 
 
 class HealthHandler(BaseHandler):
@@ -34,8 +37,11 @@ class HealthHandler(BaseHandler):
 
     async def get(self) -> None:
         redis_ok, mysql_ok = await asyncio.gather(self._redis(), self._mysql())
-        state = {"redis": "ok" if redis_ok else "down", "mysql": "ok" if mysql_ok else "down",
-                 "served_by": self.res.served_by}
+        state = {
+            "redis": "ok" if redis_ok else "down",
+            "mysql": "ok" if mysql_ok else "down",
+            "served_by": self.res.served_by,
+        }
         if not (redis_ok and mysql_ok):
             self.set_status(503)
             self.set_header("Retry-After", "5")

@@ -51,8 +51,9 @@ class FormHandler(IndexHandler):
 
     session_optional = False
 
-    def fail(self, status: int, message: str, headers: dict[str, str] | None = None,
-             **state: Any) -> None:
+    def fail(
+        self, status: int, message: str, headers: dict[str, str] | None = None, **state: Any
+    ) -> None:
         if self.wants_json:
             raise AppError(status, message, headers)  # send_error clears earlier headers
         for name, value in (headers or {}).items():
@@ -75,8 +76,9 @@ class RegisterHandler(FormHandler):
             return
         password_hash = await self.res.passwords.hash(password)
         try:
-            user_id = await create_user(self.res.db, name=name, email=email,
-                                        password_hash=password_hash)
+            user_id = await create_user(
+                self.res.db, name=name, email=email, password_hash=password_hash
+            )
         except EmailTaken:
             message = "An account with this e-mail address already exists."
             self.fail(409, message, register_error=message, **state)
@@ -88,8 +90,7 @@ class RegisterHandler(FormHandler):
             # account the user cannot sign in to yet and cannot register again.
             await delete_user(self.res.db, user_id)
             raise
-        await self.reply({"user_id": user_id, "user_name": name}, status=201,
-                         redirect_to="/home")
+        await self.reply({"user_id": user_id, "user_name": name}, status=201, redirect_to="/home")
 
 
 class LoginHandler(FormHandler):
@@ -118,8 +119,9 @@ class LoginHandler(FormHandler):
             return
         await self.res.throttle.record_success(email, ip)
         await self.start_session(user.user_id, user_name=user.user_name)
-        await self.reply({"user_id": user.user_id, "user_name": user.user_name},
-                         redirect_to="/home")
+        await self.reply(
+            {"user_id": user.user_id, "user_name": user.user_name}, redirect_to="/home"
+        )
 
 
 class LogoutHandler(BaseHandler):

@@ -104,8 +104,11 @@ class BaseHandler(SessionMixin, tornado.web.RequestHandler):
         except SessionUnavailable:
             if not self.session_optional:
                 raise
-            log.warning("Redis unavailable: %s %s served as signed out",
-                        self.request.method, self.request.path)
+            log.warning(
+                "Redis unavailable: %s %s served as signed out",
+                self.request.method,
+                self.request.path,
+            )
             session = self.session
         user = None
         if session.user_id is not None:
@@ -209,8 +212,10 @@ class BaseHandler(SessionMixin, tornado.web.RequestHandler):
             return DEFAULT_MESSAGES[503], {}
         detail = getattr(exc, "log_message", None) or ""
         if status_code == 403 and "xsrf" in detail.lower():
-            return ("Invalid or missing XSRF token. Reload the page and try again "
-                    "(API clients: send the _xsrf cookie's value as X-XSRFToken)."), {}
+            return (
+                "Invalid or missing XSRF token. Reload the page and try again "
+                "(API clients: send the _xsrf cookie's value as X-XSRFToken)."
+            ), {}
         if status_code == 400 and detail.startswith("Invalid unicode"):
             return "Form fields must be valid UTF-8 text.", {}
         if status_code >= 500:
@@ -219,8 +224,12 @@ class BaseHandler(SessionMixin, tornado.web.RequestHandler):
 
     def log_exception(self, typ: Any, value: BaseException | None, tb: Any) -> None:
         if isinstance(value, SessionUnavailable | StorageUnavailable):
-            log.warning("%s %s: backing service unavailable: %s",
-                        self.request.method, self.request.path, value)
+            log.warning(
+                "%s %s: backing service unavailable: %s",
+                self.request.method,
+                self.request.path,
+                value,
+            )
             return
         super().log_exception(typ, value, tb)
 

@@ -14,9 +14,21 @@ class HomeHandler(BaseHandler):
         self.session.incr("views")
         await self.save_session()  # the count shown is the one Redis returned
         if self.wants_json:
-            await self.reply({"user_name": user["user_name"], "views": self.session["views"],
-                              "served_by": self.res.served_by})
+            await self.reply(
+                {
+                    "user_name": user["user_name"],
+                    "views": self.session["views"],
+                    "served_by": self.res.served_by,
+                }
+            )
             return
         statuses = await list_statuses(self.res.db, user["user_id"], limit=HOME_STATUSES)
-        await self.reply(None, template="home.html", user=user, statuses=statuses,
-                         views=self.session["views"], status_error=None, status_text="")
+        await self.reply(
+            None,
+            template="home.html",
+            user=user,
+            statuses=statuses,
+            views=self.session["views"],
+            status_error=None,
+            status_text="",
+        )

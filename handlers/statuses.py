@@ -34,9 +34,16 @@ class AddStatusHandler(BaseHandler):
             if self.wants_json:
                 raise AppError(400, str(exc)) from None
             statuses = await list_statuses(self.res.db, user["user_id"], limit=HOME_STATUSES)
-            await self.reply(None, status=400, template="home.html", user=user,
-                             statuses=statuses, views=self.session.get("views", 0),
-                             status_error=str(exc), status_text=raw or "")
+            await self.reply(
+                None,
+                status=400,
+                template="home.html",
+                user=user,
+                statuses=statuses,
+                views=self.session.get("views", 0),
+                status_error=str(exc),
+                status_text=raw or "",
+            )
             return
         try:
             status_id = await add_status(self.res.db, user["user_id"], text)
@@ -44,8 +51,9 @@ class AddStatusHandler(BaseHandler):
             await self.end_session()
             self.signed_out()
             return
-        await self.reply({"status_id": status_id, "user_status": text}, status=201,
-                         redirect_to="/home")
+        await self.reply(
+            {"status_id": status_id, "user_status": text}, status=201, redirect_to="/home"
+        )
 
 
 class FetchStatusHandler(BaseHandler):

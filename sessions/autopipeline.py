@@ -175,11 +175,14 @@ class AutoPipeline:
             async with asyncio.timeout(self._timeout):
                 if "path" in params:
                     _, protocol = await loop.create_unix_connection(
-                        lambda: _Protocol(self), params["path"])
+                        lambda: _Protocol(self), params["path"]
+                    )
                 else:
                     _, protocol = await loop.create_connection(
-                        lambda: _Protocol(self), params.get("host", "127.0.0.1"),
-                        params.get("port", 6379))
+                        lambda: _Protocol(self),
+                        params.get("host", "127.0.0.1"),
+                        params.get("port", 6379),
+                    )
                 assert protocol is not None and protocol.transport is not None
                 futures = []
                 for command in self._setup_commands():
@@ -194,8 +197,7 @@ class AutoPipeline:
                 protocol.closed = True
                 protocol.transport.abort()
             if isinstance(exc, TimeoutError):
-                raise RedisTimeoutError(
-                    f"Redis did not answer within {self._timeout} s") from exc
+                raise RedisTimeoutError(f"Redis did not answer within {self._timeout} s") from exc
             if isinstance(exc, OSError):
                 raise RedisConnectionError(f"cannot connect to Redis: {exc}") from exc
             if isinstance(exc, ResponseError | RedisConnectionError):
@@ -261,16 +263,19 @@ class AutoPipeline:
         else:
             protocol.watchdog = loop.call_later(deadline - now, self._watch, protocol)
 
-    async def evalsha(self, script: Script, keys: list[str], args: list[Any],
-                      on_reply: ReplyHook | None = None) -> Any:
+    async def evalsha(
+        self, script: Script, keys: list[str], args: list[Any], on_reply: ReplyHook | None = None
+    ) -> Any:
         """Run a script by its SHA-1; load it once if Redis does not know it (NOSCRIPT)."""
         try:
-            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args,
-                                      on_reply=on_reply)
+            return await self.execute(
+                "EVALSHA", script.sha, len(keys), *keys, *args, on_reply=on_reply
+            )
         except NoScriptError:
             await self.execute("SCRIPT", "LOAD", script.source)
-            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args,
-                                      on_reply=on_reply)
+            return await self.execute(
+                "EVALSHA", script.sha, len(keys), *keys, *args, on_reply=on_reply
+            )
 
     async def close(self) -> None:
         protocol, self._protocol = self._protocol, None

@@ -50,8 +50,9 @@ class SessionCache:
             del entries[next(iter(entries))]
         entries[key] = fields
 
-    def update(self, key: str, sets: Mapping[str, str], deletes: Iterable[str],
-               counters: Mapping[str, int]) -> None:
+    def update(
+        self, key: str, sets: Mapping[str, str], deletes: Iterable[str], counters: Mapping[str, int]
+    ) -> None:
         """Apply this process's own change to the entry, if it is cached."""
         fields = self._entries.get(key)
         if fields is None:

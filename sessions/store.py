@@ -149,8 +149,13 @@ class RedisSessionStore:
         )
         return cls(redis, config, clock=clock, cache=cache)
 
-    async def _run(self, script: Script, keys: list[str], args: list[Any],
-                   on_reply: Callable[[Any], None] | None = None) -> Any:
+    async def _run(
+        self,
+        script: Script,
+        keys: list[str],
+        args: list[Any],
+        on_reply: Callable[[Any], None] | None = None,
+    ) -> Any:
         try:
             return await self.redis.evalsha(script, keys, args, on_reply)
         except RedisError as exc:
@@ -214,8 +219,10 @@ class RedisSessionStore:
             created, seen = int(fields[F_CREATED]), int(fields[F_SEEN])
         except (KeyError, ValueError):
             return False
-        return (now < created + cfg.absolute_timeout * 1000
-                and now - seen < min(cfg.idle_timeout, cfg.touch_after_seconds) * 1000)
+        return (
+            now < created + cfg.absolute_timeout * 1000
+            and now - seen < min(cfg.idle_timeout, cfg.touch_after_seconds) * 1000
+        )
 
     async def save(self, session: Session) -> bool:
         """Write the session's changes; store it first if it is new.
@@ -275,14 +282,22 @@ class RedisSessionStore:
         fields: dict[str, str] = {**meta, **sets}
         for name in incrs:
             fields[name] = str(session.get(name))
-        args: list[Any] = [now, int(cfg.idle_timeout * 1000), int(cfg.absolute_timeout * 1000),
-                           loc.sid]
+        args: list[Any] = [
+            now,
+            int(cfg.idle_timeout * 1000),
+            int(cfg.absolute_timeout * 1000),
+            loc.sid,
+        ]
         for name, value in fields.items():
             args += [name, value]
         key = self.keys.session(loc)
         cache = self.cache
-        await self._run(CREATE, self._keys_for(loc), args,
-                        None if cache is None else lambda _reply: cache.put(key, dict(fields)))
+        await self._run(
+            CREATE,
+            self._keys_for(loc),
+            args,
+            None if cache is None else lambda _reply: cache.put(key, dict(fields)),
+        )
         session.adopt(loc, meta)
         session.mark_written()
         log.info("session created %s user=%s", sid_digest(loc.sid), user_id)
@@ -294,8 +309,12 @@ class RedisSessionStore:
         cache = self.cache
         if cache is not None:
             cache.drop(key)  # at once; and again when Redis confirms, in order
-        await self._run(DESTROY, self._keys_for(loc), [loc.sid],
-                        None if cache is None else lambda _reply: cache.drop(key))
+        await self._run(
+            DESTROY,
+            self._keys_for(loc),
+            [loc.sid],
+            None if cache is None else lambda _reply: cache.drop(key),
+        )
         log.info("session ended %s user=%s", sid_digest(loc.sid), loc.user_id)
 
     # ----- a user's sessions -----------------------------------------------------
@@ -332,8 +351,12 @@ class RedisSessionStore:
         ended = await self._run(
             END_OTHERS, [self.keys.user_index(user_id)], [prefix, keep_sid or ""], forget
         )
-        log.info("sessions ended for user=%s: %d (kept %s)", user_id, len(ended),
-                 sid_digest(keep_sid) if keep_sid else "none")
+        log.info(
+            "sessions ended for user=%s: %d (kept %s)",
+            user_id,
+            len(ended),
+            sid_digest(keep_sid) if keep_sid else "none",
+        )
         return len(ended)
 
     def _user_key_prefix(self, user_id: int) -> str:

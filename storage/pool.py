@@ -63,8 +63,12 @@ class Database:
             if code == ER_NO_REFERENCED_ROW:
                 raise UnknownUser() from exc
             raise
-        except (TimeoutError, pymysql.err.OperationalError, pymysql.err.InterfaceError,
-                OSError) as exc:
+        except (
+            TimeoutError,
+            pymysql.err.OperationalError,
+            pymysql.err.InterfaceError,
+            OSError,
+        ) as exc:
             raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
 
     async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -114,6 +114,7 @@ def spawn_server(
 
 # ----- the application in-process (pytest-tornado runs it on its io_loop) ----------
 
+
 class FakeClock:
     """An injectable clock for the session store: starts at real time, moves on demand."""
 
@@ -153,8 +154,9 @@ def app_config(mysql_url: str, redis_url: str, redis_prefix: str) -> AppConfig:
 
 
 @pytest.fixture
-def resources(app_config: AppConfig, dummy_hash: bytes, clock: FakeClock,
-              io_loop: Any) -> Iterator[Resources]:
+def resources(
+    app_config: AppConfig, dummy_hash: bytes, clock: FakeClock, io_loop: Any
+) -> Iterator[Resources]:
     res = create_resources(app_config, dummy_hash, clock=clock)
     yield res
     io_loop.run_sync(res.close)

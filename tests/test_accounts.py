@@ -23,17 +23,24 @@ from tests.support.browser import Browser, body_json
 PASSWORD = "correct horse"
 BAD_CREDENTIALS = "Invalid e-mail or password."
 EMAIL_TAKEN = "An account with this e-mail address already exists."
-TOO_LONG = ("Password must be at most 72 bytes "
-            "(72 plain letters or digits; accented letters and symbols take more).")
+TOO_LONG = (
+    "Password must be at most 72 bytes "
+    "(72 plain letters or digits; accented letters and symbols take more)."
+)
 TOO_LONG_AT_LOGIN = "Password must be at most 72 bytes."
 TOO_SHORT = "Password must be at least 8 characters."
 
 
 def query(mysql_url: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     params = parse_mysql_url(mysql_url)
-    conn = pymysql.connect(host=params.host, port=params.port, user=params.user,
-                           password=params.password, database=params.database,
-                           charset="utf8mb4")
+    conn = pymysql.connect(
+        host=params.host,
+        port=params.port,
+        user=params.user,
+        password=params.password,
+        database=params.database,
+        charset="utf8mb4",
+    )
     try:
         with conn.cursor() as cur:
             cur.execute(sql, args)
@@ -43,9 +50,12 @@ def query(mysql_url: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[An
 
 
 def user_rows(mysql_url: str, email: str) -> list[tuple[Any, ...]]:
-    return query(mysql_url,
-                 "SELECT user_id, user_email, user_name, user_password FROM user_login "
-                 "WHERE LOWER(TRIM(user_email)) = LOWER(TRIM(%s))", (email,))
+    return query(
+        mysql_url,
+        "SELECT user_id, user_email, user_name, user_password FROM user_login "
+        "WHERE LOWER(TRIM(user_email)) = LOWER(TRIM(%s))",
+        (email,),
+    )
 
 
 def error_message(response: Any, code: int) -> str:
@@ -63,11 +73,13 @@ def page_error(response: Any) -> str:
 
 
 def post_json(browser: Browser, path: str, data: dict[str, str]) -> Any:
-    return browser.post(path, body=json.dumps(data), accept_json=True,
-                        headers={"Content-Type": "application/json"})
+    return browser.post(
+        path, body=json.dumps(data), accept_json=True, headers={"Content-Type": "application/json"}
+    )
 
 
 # ----- what is stored ----------------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_registration_stores_a_bcrypt_hash(browser, unique_email, mysql_url):
@@ -98,8 +110,7 @@ async def test_email_is_stored_trimmed_and_lower_cased(browser, unique_email, my
 
 
 @pytest.mark.gen_test
-async def test_each_registration_gets_its_own_salt(browser, new_browser, unique_email,
-                                                   mysql_url):
+async def test_each_registration_gets_its_own_salt(browser, new_browser, unique_email, mysql_url):
     first, second = unique_email("salt1"), unique_email("salt2")
     assert (await browser.register("A", first, PASSWORD)).code == 201
     assert (await new_browser().register("B", second, PASSWORD)).code == 201
@@ -108,14 +119,14 @@ async def test_each_registration_gets_its_own_salt(browser, new_browser, unique_
 
 # ----- unique e-mail -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "variant",
     [lambda e: e, lambda e: e.upper(), lambda e: f"  {e}  ", lambda e: f"\t{e.title()}\n"],
     ids=["same", "upper-case", "spaces", "tab-title-case"],
 )
 @pytest.mark.gen_test
-async def test_duplicate_email_is_409(browser, new_browser, unique_email, mysql_url,
-                                      variant):
+async def test_duplicate_email_is_409(browser, new_browser, unique_email, mysql_url, variant):
     email = unique_email("dup")
     assert (await browser.register("First", email, PASSWORD)).code == 201
     second = new_browser()
@@ -134,8 +145,7 @@ async def test_duplicate_email_page_keeps_name_and_email(browser, new_browser, u
     email = unique_email("dup-page")
     assert (await browser.register("First", email, PASSWORD)).code == 201
     second = new_browser()
-    response = await second.register("Second", email.upper(), "other password",
-                                     accept_json=False)
+    response = await second.register("Second", email.upper(), "other password", accept_json=False)
     assert response.code == 409
     assert page_error(response) == EMAIL_TAKEN
     text = response.body.decode()
@@ -145,11 +155,14 @@ async def test_duplicate_email_page_keeps_name_and_email(browser, new_browser, u
 
 
 @pytest.mark.parametrize(
-    "variant", [lambda e: e, lambda e: " " + e.upper()], ids=["same", "upper-case"],
+    "variant",
+    [lambda e: e, lambda e: " " + e.upper()],
+    ids=["same", "upper-case"],
 )
 @pytest.mark.gen_test
-async def test_concurrent_duplicate_registration_one_wins(new_browser, unique_email,
-                                                          mysql_url, variant):
+async def test_concurrent_duplicate_registration_one_wins(
+    new_browser, unique_email, mysql_url, variant
+):
     email = unique_email("race")
     one, two = new_browser(), new_browser()
     await asyncio.gather(one.get("/"), two.get("/"))
@@ -174,6 +187,7 @@ async def test_concurrent_duplicate_registration_one_wins(new_browser, unique_em
 
 # ----- sign-in ---------------------------------------------------------------------------
 
+
 @pytest.mark.gen_test
 async def test_login_ignores_case_and_spaces_of_the_email(browser, new_browser, unique_email):
     email = unique_email("case")
@@ -186,7 +200,8 @@ async def test_login_ignores_case_and_spaces_of_the_email(browser, new_browser, 
 
 @pytest.mark.gen_test
 async def test_failed_login_message_is_the_same_for_unknown_email_and_wrong_password(
-        browser, new_browser, unique_email):
+    browser, new_browser, unique_email
+):
     email = unique_email("known")
     assert (await browser.register("Ann", email, PASSWORD)).code == 201
     unknown = await new_browser().login(unique_email("unknown"), PASSWORD)
@@ -201,7 +216,8 @@ async def test_failed_login_message_is_the_same_for_unknown_email_and_wrong_pass
 
 @pytest.mark.gen_test
 async def test_failed_login_page_is_the_same_for_unknown_email_and_wrong_password(
-        browser, new_browser, unique_email):
+    browser, new_browser, unique_email
+):
     email = unique_email("known")
     assert (await browser.register("Ann", email, PASSWORD)).code == 201
     unknown_email = unique_email("unknown")
@@ -218,11 +234,11 @@ async def test_failed_login_page_is_the_same_for_unknown_email_and_wrong_passwor
 async def test_password_is_case_sensitive(browser, new_browser, unique_email):
     email = unique_email("case-pw")
     assert (await browser.register("Ann", email, PASSWORD)).code == 201
-    assert error_message(await new_browser().login(email, PASSWORD.upper()), 401) \
-        == BAD_CREDENTIALS
+    assert error_message(await new_browser().login(email, PASSWORD.upper()), 401) == BAD_CREDENTIALS
 
 
 # ----- throttling --------------------------------------------------------------------------
+
 
 async def _fail(browser: Browser, email: str, times: int) -> None:
     for _ in range(times):
@@ -310,14 +326,16 @@ async def test_successful_login_resets_the_failure_count(browser, new_browser, u
 
 # ----- password limits -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "password",
     ["x" * 72, "é" * 30 + "y" * 12, "é" * 36, "\U0001f600" * 18, "é" * 8, "12345678"],
     ids=["72-ascii", "72-bytes-mixed", "36-e-acute", "18-emoji", "8-e-acute", "8-digits"],
 )
 @pytest.mark.gen_test
-async def test_password_within_limits_registers_and_logs_in(browser, new_browser,
-                                                            unique_email, password):
+async def test_password_within_limits_registers_and_logs_in(
+    browser, new_browser, unique_email, password
+):
     email = unique_email("ok-pw")
     response = await browser.register("Ann", email, password)
     assert response.code == 201, response.body
@@ -341,8 +359,9 @@ async def test_sixty_byte_accented_password_is_accepted(browser, new_browser, un
     ids=["73-ascii", "80-bytes-e-acute", "73-bytes-mixed", "76-bytes-emoji", "1000-ascii"],
 )
 @pytest.mark.gen_test
-async def test_password_over_72_bytes_is_refused_at_registration(browser, unique_email,
-                                                                 mysql_url, password):
+async def test_password_over_72_bytes_is_refused_at_registration(
+    browser, unique_email, mysql_url, password
+):
     email = unique_email("long-pw")
     response = await browser.register("Ann", email, password)
     assert error_message(response, 400) == TOO_LONG
@@ -364,8 +383,7 @@ async def test_password_over_72_bytes_is_refused_on_the_page(browser, unique_ema
 
 @pytest.mark.parametrize("password", ["x" * 73, "é" * 40, "b" * 5000])
 @pytest.mark.gen_test
-async def test_password_over_72_bytes_is_400_at_login(browser, new_browser, unique_email,
-                                                      password):
+async def test_password_over_72_bytes_is_400_at_login(browser, new_browser, unique_email, password):
     email = unique_email("long-login")
     # An account whose password is the first 72 bytes: a truncating check would match it.
     prefix = password.encode()[:72].decode(errors="ignore")
@@ -378,8 +396,7 @@ async def test_password_over_72_bytes_is_400_at_login(browser, new_browser, uniq
 
 @pytest.mark.parametrize("password", ["1234567", "é" * 7, "\U0001f600" * 7, "a"])
 @pytest.mark.gen_test
-async def test_password_under_8_characters_is_refused(browser, unique_email, mysql_url,
-                                                      password):
+async def test_password_under_8_characters_is_refused(browser, unique_email, mysql_url, password):
     email = unique_email("short-pw")
     response = await browser.register("Ann", email, password)
     assert error_message(response, 400) == TOO_SHORT
@@ -392,8 +409,9 @@ async def test_password_under_8_characters_is_refused(browser, unique_email, mys
     ids=["spaces-around", "trailing-space", "control-character"],
 )
 @pytest.mark.gen_test
-async def test_form_password_is_hashed_exactly_as_typed(browser, new_browser, unique_email,
-                                                        mysql_url, password):
+async def test_form_password_is_hashed_exactly_as_typed(
+    browser, new_browser, unique_email, mysql_url, password
+):
     """A password is never altered: registered through the form, the identical
     password works through a JSON body too, and an altered one does not."""
     email = unique_email("exact")
@@ -401,20 +419,23 @@ async def test_form_password_is_hashed_exactly_as_typed(browser, new_browser, un
     assert response.code == 201, response.body
     stored = user_rows(mysql_url, email)[0][3]
     assert bcrypt.checkpw(password.encode(), stored.encode())
-    response = await post_json(new_browser(), "/login",
-                               {"user_email": email, "user_password": password})
+    response = await post_json(
+        new_browser(), "/login", {"user_email": email, "user_password": password}
+    )
     assert response.code == 200, response.body
     altered = password.replace("\x07", " ").strip()  # what Tornado's get_argument makes
-    response = await post_json(new_browser(), "/login",
-                               {"user_email": email, "user_password": altered})
+    response = await post_json(
+        new_browser(), "/login", {"user_email": email, "user_password": altered}
+    )
     assert error_message(response, 401) == BAD_CREDENTIALS
 
 
 @pytest.mark.gen_test
 async def test_json_registration_and_login(browser, new_browser, unique_email, mysql_url):
     email = unique_email("json")
-    response = await post_json(browser, "/register", {
-        "user_name": "Jay", "user_email": email, "user_password": PASSWORD})
+    response = await post_json(
+        browser, "/register", {"user_name": "Jay", "user_email": email, "user_password": PASSWORD}
+    )
     assert response.code == 201, response.body
     assert body_json(response)["message"]["user_name"] == "Jay"
     assert len(user_rows(mysql_url, email)) == 1

@@ -25,6 +25,7 @@ SIGN_IN = "Please sign in."
 
 # ----- helpers --------------------------------------------------------------------
 
+
 def ok(response: Any, code: int = 200) -> Any:
     """Assert a success envelope with status ``code``; return its message."""
     assert response.code == code, (response.code, response.body)
@@ -44,8 +45,9 @@ def failed(response: Any, code: int) -> str:
 
 
 def post_json(browser: Browser, path: str, data: dict[str, str]) -> Any:
-    return browser.post(path, body=json.dumps(data), accept_json=True,
-                        headers={"Content-Type": "application/json"})
+    return browser.post(
+        path, body=json.dumps(data), accept_json=True, headers={"Content-Type": "application/json"}
+    )
 
 
 async def signed_in(browser: Browser, unique_email: Any, name: str = "Ann") -> dict[str, Any]:
@@ -82,6 +84,7 @@ def sid_morsel(response: Any) -> Any:
 
 # ----- GET / -------------------------------------------------------------------------------
 
+
 @pytest.mark.gen_test
 async def test_start_as_json(browser):
     response = await browser.get("/", accept_json=True)
@@ -100,6 +103,7 @@ async def test_start_redirects_signed_in_json_client(browser, unique_email):
 
 # ----- register / login ------------------------------------------------------------------------
 
+
 @pytest.mark.gen_test
 async def test_register_signs_in(browser, unique_email):
     email = unique_email("reg")
@@ -116,8 +120,11 @@ async def test_register_signs_in(browser, unique_email):
 
 @pytest.mark.gen_test
 async def test_register_with_json_body(browser, unique_email):
-    response = await post_json(browser, "/register", {
-        "user_name": "Jo", "user_email": unique_email("jo"), "user_password": PASSWORD})
+    response = await post_json(
+        browser,
+        "/register",
+        {"user_name": "Jo", "user_email": unique_email("jo"), "user_password": PASSWORD},
+    )
     assert ok(response, 201)["user_name"] == "Jo"
     assert ok(await browser.get("/whoami", accept_json=True))["user_name"] == "Jo"
 
@@ -135,15 +142,17 @@ async def test_login_returns_the_user(browser, new_browser, unique_email):
 async def test_login_with_json_body(browser, new_browser, unique_email):
     user = await signed_in(browser, unique_email)
     other = new_browser()
-    response = await post_json(other, "/login",
-                               {"user_email": user["email"], "user_password": PASSWORD})
+    response = await post_json(
+        other, "/login", {"user_email": user["email"], "user_password": PASSWORD}
+    )
     assert ok(response)["user_id"] == user["user_id"]
     assert ok(await other.get("/home", accept_json=True))["views"] == 1
 
 
 @pytest.mark.gen_test
-async def test_login_issues_a_new_session_each_time(browser, new_browser, unique_email,
-                                                    app_config, redis_prefix, sync_redis):
+async def test_login_issues_a_new_session_each_time(
+    browser, new_browser, unique_email, app_config, redis_prefix, sync_redis
+):
     user = await signed_in(browser, unique_email)
     first = browser.cookies["sid"]
     first_key = session_key(app_config, redis_prefix, first)
@@ -164,9 +173,9 @@ async def test_login_issues_a_new_session_each_time(browser, new_browser, unique
 
 
 @pytest.mark.gen_test
-async def test_login_as_another_user_replaces_the_session(browser, new_browser, unique_email,
-                                                          app_config, redis_prefix,
-                                                          sync_redis):
+async def test_login_as_another_user_replaces_the_session(
+    browser, new_browser, unique_email, app_config, redis_prefix, sync_redis
+):
     await signed_in(browser, unique_email, "First")
     second = await signed_in(new_browser(), unique_email, "Second")
     old_key = session_key(app_config, redis_prefix, browser.cookies["sid"])
@@ -179,12 +188,15 @@ async def test_login_as_another_user_replaces_the_session(browser, new_browser, 
 @pytest.mark.gen_test
 async def test_failed_login_keeps_the_current_session(browser, unique_email):
     user = await signed_in(browser, unique_email)
-    assert failed(await browser.login(user["email"], "wrong horse"), 401) \
+    assert (
+        failed(await browser.login(user["email"], "wrong horse"), 401)
         == "Invalid e-mail or password."
+    )
     assert ok(await browser.get("/whoami", accept_json=True))["user_id"] == user["user_id"]
 
 
 # ----- statuses ------------------------------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_add_status_and_fetch_it(browser, unique_email):
@@ -233,8 +245,13 @@ async def test_fetch_status_pages_with_limit_and_before(browser, unique_email):
     page = await fetch(browser, f"?limit=2&before={page[-1]['status_id']}")
     assert [s["user_status"] for s in page] == ["s0"]
     assert await fetch(browser, f"?limit=2&before={page[-1]['status_id']}") == []
-    assert [s["user_status"] for s in await fetch(browser, "?limit=1000")] \
-        == ["s4", "s3", "s2", "s1", "s0"]
+    assert [s["user_status"] for s in await fetch(browser, "?limit=1000")] == [
+        "s4",
+        "s3",
+        "s2",
+        "s1",
+        "s0",
+    ]
     assert len(await fetch(browser, "?limit=")) == 5
 
 
@@ -271,27 +288,34 @@ async def test_unicode_status_round_trips(browser, unique_email):
 
 
 @pytest.mark.gen_test
-async def test_add_status_of_a_deleted_account_signs_out(browser, unique_email, mysql_url,
-                                                         app_config, redis_prefix,
-                                                         sync_redis):
+async def test_add_status_of_a_deleted_account_signs_out(
+    browser, unique_email, mysql_url, app_config, redis_prefix, sync_redis
+):
     user = await signed_in(browser, unique_email)
     key = session_key(app_config, redis_prefix, browser.cookies["sid"])
     params = parse_mysql_url(mysql_url)
-    conn = pymysql.connect(host=params.host, port=params.port, user=params.user,
-                           password=params.password, database=params.database,
-                           autocommit=True)
+    conn = pymysql.connect(
+        host=params.host,
+        port=params.port,
+        user=params.user,
+        password=params.password,
+        database=params.database,
+        autocommit=True,
+    )
     try:
         with conn.cursor() as cur:
             cur.execute("DELETE FROM user_login WHERE user_id = %s", (user["user_id"],))
     finally:
         conn.close()
-    assert failed(await browser.post("/addStatus", {"status": "x"}, accept_json=True),
-                  401) == SIGN_IN
+    assert (
+        failed(await browser.post("/addStatus", {"status": "x"}, accept_json=True), 401) == SIGN_IN
+    )
     assert sync_redis.exists(key) == 0
     assert failed(await browser.get("/home", accept_json=True), 401) == SIGN_IN
 
 
 # ----- signed out ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("method", "path"),
@@ -315,14 +339,18 @@ async def test_json_only_routes_answer_json_to_browsers(browser, path):
 
 # ----- home ------------------------------------------------------------------------------------
 
+
 @pytest.mark.gen_test
 async def test_home_counts_views(browser, unique_email):
     await signed_in(browser, unique_email, "Vi")
     for expected in range(1, 5):
         response = await browser.get("/home", accept_json=True)
         message = ok(response)
-        assert message == {"user_name": "Vi", "views": expected,
-                           "served_by": response.headers["X-Served-By"]}
+        assert message == {
+            "user_name": "Vi",
+            "views": expected,
+            "served_by": response.headers["X-Served-By"],
+        }
 
 
 @pytest.mark.gen_test
@@ -337,8 +365,9 @@ async def test_views_are_per_session(browser, new_browser, unique_email):
 
 
 @pytest.mark.gen_test
-async def test_views_are_stored_in_the_session_hash(browser, unique_email, app_config,
-                                                    redis_prefix, sync_redis):
+async def test_views_are_stored_in_the_session_hash(
+    browser, unique_email, app_config, redis_prefix, sync_redis
+):
     await signed_in(browser, unique_email)
     for _ in range(3):
         ok(await browser.get("/home", accept_json=True))
@@ -368,9 +397,11 @@ async def test_idle_session_ends(browser, unique_email, clock, app_config):
 
 # ----- logout ----------------------------------------------------------------------------------
 
+
 @pytest.mark.gen_test
-async def test_logout_ends_the_session(browser, new_browser, unique_email, app_config,
-                                       redis_prefix, sync_redis):
+async def test_logout_ends_the_session(
+    browser, new_browser, unique_email, app_config, redis_prefix, sync_redis
+):
     await signed_in(browser, unique_email)
     cookie = browser.cookies["sid"]
     key = session_key(app_config, redis_prefix, cookie)
@@ -380,14 +411,16 @@ async def test_logout_ends_the_session(browser, new_browser, unique_email, app_c
     morsel = sid_morsel(response)
     assert morsel.value == ""
     assert morsel["max-age"] == "0" or (
-        parsedate_to_datetime(morsel["expires"]).timestamp() < datetime.now().timestamp())
+        parsedate_to_datetime(morsel["expires"]).timestamp() < datetime.now().timestamp()
+    )
     assert sync_redis.exists(key) == 0
     assert failed(await browser.get("/home", accept_json=True), 401) == SIGN_IN
     replay = new_browser()
     replay.cookies["sid"] = cookie
     assert failed(await replay.get("/home", accept_json=True), 401) == SIGN_IN
-    assert failed(await replay.post("/addStatus", {"status": "x"}, accept_json=True),
-                  401) == SIGN_IN
+    assert (
+        failed(await replay.post("/addStatus", {"status": "x"}, accept_json=True), 401) == SIGN_IN
+    )
     assert sync_redis.exists(key) == 0
 
 
@@ -407,15 +440,16 @@ async def test_logout_when_signed_out(browser):
 
 # ----- health -------------------------------------------------------------------------------
 
+
 @pytest.mark.gen_test
 async def test_healthz(browser):
     response = await browser.get("/healthz")
     message = ok(response)
-    assert message == {"redis": "ok", "mysql": "ok",
-                       "served_by": response.headers["X-Served-By"]}
+    assert message == {"redis": "ok", "mysql": "ok", "served_by": response.headers["X-Served-By"]}
 
 
 # ----- content negotiation ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("accept", "wants_json"),
@@ -458,8 +492,11 @@ async def test_content_negotiation(browser, unique_email, accept, wants_json):
 
 @pytest.mark.parametrize(
     ("accept", "code"),
-    [("application/json", 401), ("text/html,application/json;q=0.9", 302),
-     ("application/json,text/html;q=0.5", 401)],
+    [
+        ("application/json", 401),
+        ("text/html,application/json;q=0.9", 302),
+        ("application/json,text/html;q=0.5", 401),
+    ],
 )
 @pytest.mark.gen_test
 async def test_negotiation_of_signed_out_home(browser, accept, code):
@@ -482,6 +519,7 @@ async def test_errors_are_json_for_json_clients(browser, unique_email):
 
 
 # ----- headers on every dynamic response ----------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_every_dynamic_response_has_the_headers(browser, new_browser, unique_email):
@@ -510,10 +548,24 @@ async def test_every_dynamic_response_has_the_headers(browser, new_browser, uniq
     }
     codes = {name: r.code for name, r in responses.items()}
     assert codes == {
-        "start html": 200, "start json": 200, "home signed out": 302, "home 401": 401,
-        "no xsrf": 403, "not found": 404, "method": 405, "too large": 413, "bad input": 400,
-        "healthz": 200, "register": 201, "home": 200, "home html": 200, "add": 201,
-        "add html": 303, "fetch": 200, "whoami": 200, "logout": 200,
+        "start html": 200,
+        "start json": 200,
+        "home signed out": 302,
+        "home 401": 401,
+        "no xsrf": 403,
+        "not found": 404,
+        "method": 405,
+        "too large": 413,
+        "bad input": 400,
+        "healthz": 200,
+        "register": 201,
+        "home": 200,
+        "home html": 200,
+        "add": 201,
+        "add html": 303,
+        "fetch": 200,
+        "whoami": 200,
+        "logout": 200,
     }
     for name, response in responses.items():
         served = response.headers.get("X-Served-By", "")
@@ -527,20 +579,20 @@ async def test_every_dynamic_response_has_the_headers(browser, new_browser, uniq
 
 # ----- concurrency within one session ---------------------------------------------------------
 
+
 @pytest.mark.gen_test(timeout=15)
 async def test_concurrent_home_visits_count_exactly(browser, unique_email):
     await signed_in(browser, unique_email)
-    responses = await asyncio.gather(*(browser.get("/home", accept_json=True)
-                                       for _ in range(30)))
+    responses = await asyncio.gather(*(browser.get("/home", accept_json=True) for _ in range(30)))
     views = sorted(ok(r)["views"] for r in responses)
     assert views == list(range(1, 31))
     assert ok(await browser.get("/home", accept_json=True))["views"] == 31
 
 
 @pytest.mark.gen_test(timeout=15)
-async def test_logout_during_visits_leaves_no_session_behind(browser, new_browser,
-                                                             unique_email, app_config,
-                                                             redis_prefix, sync_redis):
+async def test_logout_during_visits_leaves_no_session_behind(
+    browser, new_browser, unique_email, app_config, redis_prefix, sync_redis
+):
     await signed_in(browser, unique_email)
     cookie = browser.cookies["sid"]
     key = session_key(app_config, redis_prefix, cookie)

@@ -22,12 +22,15 @@ def key(redis_prefix):
 
 
 @pytest.mark.gen_test
-async def test_replies_match_requests_under_concurrency_and_db_is_selected(redis_url, key,
-                                                                           sync_redis):
+async def test_replies_match_requests_under_concurrency_and_db_is_selected(
+    redis_url, key, sync_redis
+):
     pipe = AutoPipeline(redis_url)
     try:
-        results = await asyncio.gather(*(pipe.execute("INCR", key) for _ in range(500)),
-                                       *(pipe.execute("ECHO", str(i)) for i in range(500)))
+        results = await asyncio.gather(
+            *(pipe.execute("INCR", key) for _ in range(500)),
+            *(pipe.execute("ECHO", str(i)) for i in range(500)),
+        )
         assert sorted(results[:500]) == list(range(1, 501))
         assert results[500:] == [str(i).encode() for i in range(500)]
         assert sync_redis.get(key) == "500"  # the URL's database (9), not 0
@@ -95,8 +98,9 @@ async def test_silent_peer_times_out_within_the_bound():
     pipe = AutoPipeline(f"redis://127.0.0.1:{port}/0", timeout=0.3)
     try:
         started = time.monotonic()
-        results = await asyncio.gather(*(pipe.execute("PING") for _ in range(5)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(pipe.execute("PING") for _ in range(5)), return_exceptions=True
+        )
         assert all(isinstance(r, RedisTimeoutError) for r in results)
         assert time.monotonic() - started < 1.0
     finally:

@@ -34,11 +34,13 @@ NOT_OBJECT_MESSAGE = "Request body must be a JSON object whose values are string
 
 # ----- helpers --------------------------------------------------------------------
 
+
 def post_json(browser: Browser, path: str, data: Any, **kwargs: Any) -> Any:
     """POST ``data`` as a JSON body (``data`` may be raw text or bytes, sent as is)."""
     body = data if isinstance(data, str | bytes) else json.dumps(data)
-    return browser.post(path, body=body, headers={"Content-Type": "application/json"},
-                        accept_json=True, **kwargs)
+    return browser.post(
+        path, body=body, headers={"Content-Type": "application/json"}, accept_json=True, **kwargs
+    )
 
 
 def error_message(response: Any, code: int) -> str:
@@ -93,6 +95,7 @@ def register_form(name: str, email: str, password: str = PASSWORD) -> dict[str, 
 
 # ----- registration fields ---------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("missing", "message"),
     [
@@ -129,8 +132,9 @@ async def test_register_empty_field_is_400(browser, unique_email, field, message
 @pytest.mark.parametrize("name", ["   ", "\t\n"])
 @pytest.mark.gen_test
 async def test_register_whitespace_only_name_is_400(browser, unique_email, name):
-    response = await browser.post("/register", register_form(name, unique_email("blank")),
-                                  accept_json=True)
+    response = await browser.post(
+        "/register", register_form(name, unique_email("blank")), accept_json=True
+    )
     assert error_message(response, 400) == "Name is required."
 
 
@@ -154,8 +158,11 @@ async def test_register_name_of_100_characters_is_accepted(browser, unique_email
 @pytest.mark.gen_test
 async def test_register_name_with_control_character_is_400(browser, unique_email):
     """Sent in a JSON body: Tornado itself drops control characters from form fields."""
-    response = await post_json(browser, "/register", {
-        "user_name": "Ann\x07", "user_email": unique_email("bell"), "user_password": PASSWORD})
+    response = await post_json(
+        browser,
+        "/register",
+        {"user_name": "Ann\x07", "user_email": unique_email("bell"), "user_password": PASSWORD},
+    )
     assert error_message(response, 400) == "Name must not contain control characters."
 
 
@@ -204,8 +211,9 @@ async def test_login_missing_fields_are_400(browser, unique_email):
     assert error_message(response, 400) == "E-mail is required."
     response = await browser.post("/login", {"user_email": email}, accept_json=True)
     assert error_message(response, 400) == "Password is required."
-    response = await browser.post("/login", {"user_email": "", "user_password": ""},
-                                  accept_json=True)
+    response = await browser.post(
+        "/login", {"user_email": "", "user_password": ""}, accept_json=True
+    )
     assert error_message(response, 400) == "E-mail is required."
 
 
@@ -216,6 +224,7 @@ async def test_login_invalid_email_is_400(browser):
 
 
 # ----- statuses --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("status", "message"),
@@ -229,8 +238,9 @@ async def test_login_invalid_email_is_400(browser):
     ],
 )
 @pytest.mark.gen_test
-async def test_add_status_bad_text_is_400_and_stores_nothing(browser, unique_email, status,
-                                                             message):
+async def test_add_status_bad_text_is_400_and_stores_nothing(
+    browser, unique_email, status, message
+):
     """As a JSON body: Tornado drops control characters from form fields before we see them."""
     await signed_in(browser, unique_email)
     response = await post_json(browser, "/addStatus", {"status": status})
@@ -274,6 +284,7 @@ async def test_add_status_is_trimmed_before_the_length_check(browser, unique_ema
 
 
 # ----- /fetchStatus parameters -------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["limit", "before"])
 @pytest.mark.parametrize("value", ["0", "-1", "abc", "1.5", "%2B3", "0x10", "1e3", "3%20000"])
@@ -322,12 +333,14 @@ async def test_fetch_status_parameter_with_invalid_utf8_is_400(browser, unique_e
 
 # ----- XSRF -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", ["/register", "/login", "/addStatus", "/logout"])
 @pytest.mark.gen_test
 async def test_post_without_xsrf_token_is_403_json(browser, unique_email, path):
     await browser.get("/")  # has the _xsrf cookie, but sends no token
-    response = await browser.post(path, register_form("Ann", unique_email("x")),
-                                  accept_json=True, xsrf=False)
+    response = await browser.post(
+        path, register_form("Ann", unique_email("x")), accept_json=True, xsrf=False
+    )
     assert error_message(response, 403) == XSRF_MESSAGE
     assert "sid" not in browser.cookies
 
@@ -335,8 +348,7 @@ async def test_post_without_xsrf_token_is_403_json(browser, unique_email, path):
 @pytest.mark.gen_test
 async def test_post_without_xsrf_token_is_403_page(browser, unique_email):
     await browser.get("/")
-    response = await browser.post("/register", register_form("Ann", unique_email("x")),
-                                  xsrf=False)
+    response = await browser.post("/register", register_form("Ann", unique_email("x")), xsrf=False)
     text = html_error(response, 403)
     assert "Invalid or missing XSRF token." in text
     assert "sid" not in browser.cookies
@@ -347,20 +359,29 @@ async def test_post_without_xsrf_cookie_is_403(browser, unique_email):
     """A token in the header but no ``_xsrf`` cookie to compare it with."""
     other = Browser(browser.client, browser.base_url)
     await other.get("/")
-    response = await browser.post("/register", register_form("Ann", unique_email("x")),
-                                  accept_json=True, xsrf=False,
-                                  headers={"X-XSRFToken": other.cookies["_xsrf"]})
+    response = await browser.post(
+        "/register",
+        register_form("Ann", unique_email("x")),
+        accept_json=True,
+        xsrf=False,
+        headers={"X-XSRFToken": other.cookies["_xsrf"]},
+    )
     assert error_message(response, 403) == XSRF_MESSAGE
 
 
 @pytest.mark.parametrize(
-    "token", ["wrong", "2|00000000|" + "0" * 32 + "|1", "", "2|zz|zz|zz", "\u00e9" * 8])
+    "token", ["wrong", "2|00000000|" + "0" * 32 + "|1", "", "2|zz|zz|zz", "\u00e9" * 8]
+)
 @pytest.mark.gen_test
 async def test_post_with_wrong_xsrf_token_is_403(browser, unique_email, token):
     await browser.get("/")
-    response = await browser.post("/register", register_form("Ann", unique_email("x")),
-                                  accept_json=True, xsrf=False,
-                                  headers={"X-XSRFToken": token})
+    response = await browser.post(
+        "/register",
+        register_form("Ann", unique_email("x")),
+        accept_json=True,
+        xsrf=False,
+        headers={"X-XSRFToken": token},
+    )
     assert error_message(response, 403) == XSRF_MESSAGE
     assert "sid" not in browser.cookies
 
@@ -371,9 +392,13 @@ async def test_xsrf_token_of_another_browser_is_403(browser, new_browser, unique
     await other.get("/")
     await browser.get("/")
     assert browser.cookies["_xsrf"] != other.cookies["_xsrf"]
-    response = await browser.post("/register", register_form("Ann", unique_email("x")),
-                                  accept_json=True, xsrf=False,
-                                  headers={"X-XSRFToken": other.cookies["_xsrf"]})
+    response = await browser.post(
+        "/register",
+        register_form("Ann", unique_email("x")),
+        accept_json=True,
+        xsrf=False,
+        headers={"X-XSRFToken": other.cookies["_xsrf"]},
+    )
     assert error_message(response, 403) == XSRF_MESSAGE
 
 
@@ -403,8 +428,13 @@ async def test_xsrf_token_from_the_page_form_is_accepted(browser, unique_email):
 @pytest.mark.gen_test
 async def test_wrong_xsrf_on_add_status_stores_nothing(browser, unique_email):
     await signed_in(browser, unique_email)
-    response = await browser.post("/addStatus", {"status": "hello"}, accept_json=True,
-                                  xsrf=False, headers={"X-XSRFToken": "nope"})
+    response = await browser.post(
+        "/addStatus",
+        {"status": "hello"},
+        accept_json=True,
+        xsrf=False,
+        headers={"X-XSRFToken": "nope"},
+    )
     assert error_message(response, 403) == XSRF_MESSAGE
     assert await fetch_statuses(browser) == []
 
@@ -420,6 +450,7 @@ async def test_wrong_xsrf_on_logout_keeps_the_session(browser, unique_email):
 
 # ----- forged session cookies ---------------------------------------------------------
 
+
 def _secret(app_config: Any) -> dict[int, str]:
     return dict(app_config.cookie_secrets)
 
@@ -428,8 +459,9 @@ def _sign(secret: Any, value: str, **kwargs: Any) -> str:
     return create_signed_value(secret, "sid", value, **kwargs).decode()
 
 
-async def _assert_refused(browser: Browser, sync_redis: Any, redis_prefix: str,
-                          sid: str | None) -> None:
+async def _assert_refused(
+    browser: Browser, sync_redis: Any, redis_prefix: str, sid: str | None
+) -> None:
     """The forged ``sid`` cookie gives an anonymous visitor; no key uses the client's id."""
     response = await browser.get("/home", accept_json=True)
     assert error_message(response, 401) == "Please sign in."
@@ -475,8 +507,9 @@ def _forged_values(app_config: Any, sid: str) -> dict[str, str]:
     ],
 )
 @pytest.mark.gen_test
-async def test_forged_cookie_gives_anonymous_session(browser, app_config, sync_redis,
-                                                     redis_prefix, kind):
+async def test_forged_cookie_gives_anonymous_session(
+    browser, app_config, sync_redis, redis_prefix, kind
+):
     sid = secrets.token_urlsafe(32)
     browser.cookies["sid"] = _forged_values(app_config, sid)[kind]
     await _assert_refused(browser, sync_redis, redis_prefix, sid)
@@ -484,8 +517,9 @@ async def test_forged_cookie_gives_anonymous_session(browser, app_config, sync_r
 
 @pytest.mark.parametrize("locator", ["{sid}", "x:{sid}", ":{sid}:", ":short", "1:{sid}\u00e9"])
 @pytest.mark.gen_test
-async def test_signed_cookie_with_malformed_locator_is_refused(browser, app_config, sync_redis,
-                                                               redis_prefix, locator):
+async def test_signed_cookie_with_malformed_locator_is_refused(
+    browser, app_config, sync_redis, redis_prefix, locator
+):
     sid = secrets.token_urlsafe(32)
     browser.cookies["sid"] = _sign(_secret(app_config), locator.format(sid=sid), key_version=1)
     await _assert_refused(browser, sync_redis, redis_prefix, sid)
@@ -493,9 +527,9 @@ async def test_signed_cookie_with_malformed_locator_is_refused(browser, app_conf
 
 @pytest.mark.parametrize("user_id", [None, 1, 999999])
 @pytest.mark.gen_test
-async def test_signed_cookie_with_unknown_session_id_is_refused(browser, app_config,
-                                                                sync_redis, redis_prefix,
-                                                                user_id):
+async def test_signed_cookie_with_unknown_session_id_is_refused(
+    browser, app_config, sync_redis, redis_prefix, user_id
+):
     sid = secrets.token_urlsafe(32)
     locator = f"{'' if user_id is None else user_id}:{sid}"
     browser.cookies["sid"] = _sign(_secret(app_config), locator, key_version=1)
@@ -503,15 +537,14 @@ async def test_signed_cookie_with_unknown_session_id_is_refused(browser, app_con
 
 
 @pytest.mark.gen_test
-async def test_signed_unknown_id_is_not_adopted_at_registration(browser, app_config,
-                                                                sync_redis, redis_prefix,
-                                                                unique_email):
+async def test_signed_unknown_id_is_not_adopted_at_registration(
+    browser, app_config, sync_redis, redis_prefix, unique_email
+):
     sid = secrets.token_urlsafe(32)
     browser.cookies["sid"] = _sign(_secret(app_config), f":{sid}", key_version=1)
     response = await browser.register("Ann", unique_email("fixation"), PASSWORD)
     assert response.code == 201, response.body
-    new = decode_signed_value(_secret(app_config), "sid", browser.cookies["sid"],
-                              min_version=2)
+    new = decode_signed_value(_secret(app_config), "sid", browser.cookies["sid"], min_version=2)
     assert new is not None
     assert sid not in new.decode()
     assert redis_keys_mentioning(sync_redis, redis_prefix, sid) == []
@@ -523,7 +556,8 @@ async def test_signed_unknown_id_is_not_adopted_at_registration(browser, app_con
 
 @pytest.mark.gen_test
 async def test_tampered_signature_is_refused_and_real_session_survives(
-        browser, new_browser, app_config, sync_redis, redis_prefix, unique_email):
+    browser, new_browser, app_config, sync_redis, redis_prefix, unique_email
+):
     await signed_in(browser, unique_email)
     real = browser.cookies["sid"]
     last = real[-1]
@@ -536,8 +570,9 @@ async def test_tampered_signature_is_refused_and_real_session_survives(
 
 
 @pytest.mark.gen_test
-async def test_tampered_value_is_refused(browser, new_browser, app_config, sync_redis,
-                                         redis_prefix, unique_email):
+async def test_tampered_value_is_refused(
+    browser, new_browser, app_config, sync_redis, redis_prefix, unique_email
+):
     """Changing the user id inside a real cookie breaks its signature."""
     await signed_in(browser, unique_email)
     real = browser.cookies["sid"]
@@ -553,13 +588,13 @@ async def test_tampered_value_is_refused(browser, new_browser, app_config, sync_
     attacker = new_browser()
     attacker.cookies["sid"] = tampered
     await _assert_refused(attacker, sync_redis, redis_prefix, None)
-    assert redis_keys_mentioning(sync_redis, redis_prefix, f"{{u:{int(user_id) + 1}}}:{sid}") \
-        == []
+    assert redis_keys_mentioning(sync_redis, redis_prefix, f"{{u:{int(user_id) + 1}}}:{sid}") == []
 
 
 @pytest.mark.gen_test
-async def test_v1_cookie_of_a_live_session_is_refused(browser, new_browser, app_config,
-                                                      sync_redis, redis_prefix, unique_email):
+async def test_v1_cookie_of_a_live_session_is_refused(
+    browser, new_browser, app_config, sync_redis, redis_prefix, unique_email
+):
     await signed_in(browser, unique_email)
     secret = _secret(app_config)
     locator = decode_signed_value(secret, "sid", browser.cookies["sid"], min_version=2)
@@ -572,8 +607,9 @@ async def test_v1_cookie_of_a_live_session_is_refused(browser, new_browser, app_
 
 
 @pytest.mark.gen_test
-async def test_cookie_signed_too_long_ago_is_refused(browser, new_browser, app_config,
-                                                     sync_redis, redis_prefix, unique_email):
+async def test_cookie_signed_too_long_ago_is_refused(
+    browser, new_browser, app_config, sync_redis, redis_prefix, unique_email
+):
     """A live session's locator in a cookie whose signature is older than the absolute
     timeout (plus allowance) is refused."""
     await signed_in(browser, unique_email)
@@ -582,23 +618,23 @@ async def test_cookie_signed_too_long_ago_is_refused(browser, new_browser, app_c
     assert locator is not None
     old = time.time() - app_config.session.absolute_timeout - 3600
     attacker = new_browser()
-    attacker.cookies["sid"] = _sign(secret, locator.decode(), key_version=1,
-                                    clock=lambda: old)
+    attacker.cookies["sid"] = _sign(secret, locator.decode(), key_version=1, clock=lambda: old)
     await _assert_refused(attacker, sync_redis, redis_prefix, None)
 
 
 @pytest.mark.gen_test
-async def test_cookie_for_another_cookie_name_is_refused(browser, new_browser, app_config,
-                                                         sync_redis, redis_prefix,
-                                                         unique_email):
+async def test_cookie_for_another_cookie_name_is_refused(
+    browser, new_browser, app_config, sync_redis, redis_prefix, unique_email
+):
     """A value signed for another cookie name (the name is part of the signature)."""
     await signed_in(browser, unique_email)
     secret = _secret(app_config)
     locator = decode_signed_value(secret, "sid", browser.cookies["sid"], min_version=2)
     assert locator is not None
     attacker = new_browser()
-    attacker.cookies["sid"] = create_signed_value(secret, "other", locator.decode(),
-                                                  key_version=1).decode()
+    attacker.cookies["sid"] = create_signed_value(
+        secret, "other", locator.decode(), key_version=1
+    ).decode()
     await _assert_refused(attacker, sync_redis, redis_prefix, None)
 
 
@@ -613,12 +649,17 @@ async def test_forged_cookie_on_post_is_refused(browser, app_config, unique_emai
 
 # ----- request size ---------------------------------------------------------------------
 
+
 @pytest.mark.gen_test
 async def test_body_over_64_kb_is_413_json(browser, unique_email):
     await signed_in(browser, unique_email)
     body = "status=" + "a" * (64 * 1024)
-    response = await browser.post("/addStatus", body=body, accept_json=True,
-                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = await browser.post(
+        "/addStatus",
+        body=body,
+        accept_json=True,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert error_message(response, 413) == TOO_LARGE_MESSAGE
     assert await fetch_statuses(browser) == []
 
@@ -626,8 +667,9 @@ async def test_body_over_64_kb_is_413_json(browser, unique_email):
 @pytest.mark.gen_test
 async def test_body_over_64_kb_is_413_page(browser, unique_email):
     body = "user_name=" + "a" * (64 * 1024) + f"&user_email={unique_email('big')}"
-    response = await browser.post("/register", body=body,
-                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = await browser.post(
+        "/register", body=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     text = html_error(response, 413)
     assert TOO_LARGE_MESSAGE in text
     assert "sid" not in browser.cookies
@@ -639,24 +681,29 @@ async def test_body_limit_is_exactly_64_kb(browser, unique_email):
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     at_limit = "status=" + "a" * (64 * 1024 - len("status="))
     assert len(at_limit) == 64 * 1024
-    response = await browser.post("/addStatus", body=at_limit, accept_json=True,
-                                  headers=headers)
+    response = await browser.post("/addStatus", body=at_limit, accept_json=True, headers=headers)
     assert error_message(response, 400) == "Status must be at most 1000 characters."
-    response = await browser.post("/addStatus", body=at_limit + "a", accept_json=True,
-                                  headers=headers)
+    response = await browser.post(
+        "/addStatus", body=at_limit + "a", accept_json=True, headers=headers
+    )
     assert error_message(response, 413) == TOO_LARGE_MESSAGE
 
 
 @pytest.mark.gen_test
 async def test_json_body_over_64_kb_is_413(browser, unique_email):
-    payload = {"user_name": "Ann", "user_email": unique_email("big"),
-               "user_password": PASSWORD, "padding": "p" * (64 * 1024)}
+    payload = {
+        "user_name": "Ann",
+        "user_email": unique_email("big"),
+        "user_password": PASSWORD,
+        "padding": "p" * (64 * 1024),
+    }
     response = await post_json(browser, "/register", payload)
     assert error_message(response, 413) == TOO_LARGE_MESSAGE
     assert "sid" not in browser.cookies
 
 
 # ----- JSON bodies ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "body",
@@ -694,8 +741,7 @@ async def test_json_body_that_is_not_an_object_is_400(browser, body):
 @pytest.mark.parametrize("value", [42, None, True, ["Ann"], {"first": "Ann"}, 1.5])
 @pytest.mark.gen_test
 async def test_json_body_with_non_string_value_is_400(browser, unique_email, value):
-    payload = {"user_name": value, "user_email": unique_email("typed"),
-               "user_password": PASSWORD}
+    payload = {"user_name": value, "user_email": unique_email("typed"), "user_password": PASSWORD}
     response = await post_json(browser, "/register", payload)
     assert error_message(response, 400) == NOT_OBJECT_MESSAGE
     assert "sid" not in browser.cookies
@@ -719,23 +765,32 @@ async def test_empty_json_body_is_missing_fields(browser):
 
 @pytest.mark.gen_test
 async def test_bad_json_body_as_html_client_is_400_page(browser):
-    response = await browser.post("/register", body="{oops",
-                                  headers={"Content-Type": "application/json"})
+    response = await browser.post(
+        "/register", body="{oops", headers={"Content-Type": "application/json"}
+    )
     text = html_error(response, 400)
     assert BAD_JSON_MESSAGE in text
 
 
 @pytest.mark.parametrize(
     ("path", "field"),
-    [("/register", "user_name"), ("/register", "user_email"), ("/login", "user_email"),
-     ("/addStatus", "status")],
+    [
+        ("/register", "user_name"),
+        ("/register", "user_email"),
+        ("/login", "user_email"),
+        ("/addStatus", "status"),
+    ],
 )
 @pytest.mark.gen_test
 async def test_json_string_with_lone_surrogate_is_400(browser, unique_email, path, field):
     """``"\\ud800"`` is valid JSON syntax but not text that can be stored or encoded."""
     await signed_in(browser, unique_email)
-    payload = {"user_name": "Ann", "user_email": unique_email("surrogate"),
-               "user_password": PASSWORD, "status": "fine"}
+    payload = {
+        "user_name": "Ann",
+        "user_email": unique_email("surrogate"),
+        "user_password": PASSWORD,
+        "status": "fine",
+    }
     payload[field] = "x\ud800y" if field != "user_email" else "x\ud800y@example.com"
     response = await post_json(browser, path, json.dumps(payload))
     assert response.code == 400, (response.code, response.body)
@@ -743,6 +798,7 @@ async def test_json_string_with_lone_surrogate_is_400(browser, unique_email, pat
 
 
 # ----- invalid UTF-8 in form fields --------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("path", "body"),
@@ -758,16 +814,21 @@ async def test_json_string_with_lone_surrogate_is_400(browser, unique_email, pat
 async def test_invalid_utf8_in_form_field_is_400(browser, unique_email, path, body):
     await signed_in(browser, unique_email)
     body = body.format(email=unique_email("utf8"))
-    response = await browser.post(path, body=body, accept_json=True,
-                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = await browser.post(
+        path,
+        body=body,
+        accept_json=True,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert error_message(response, 400) == UTF8_MESSAGE
 
 
 @pytest.mark.gen_test
 async def test_invalid_utf8_in_form_field_is_400_page(browser, unique_email):
     body = f"user_name=%FF&user_email={unique_email('utf8')}&user_password=correct+horse"
-    response = await browser.post("/register", body=body,
-                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = await browser.post(
+        "/register", body=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     text = html_error(response, 400)
     assert UTF8_MESSAGE in text
     assert "sid" not in browser.cookies
@@ -775,8 +836,10 @@ async def test_invalid_utf8_in_form_field_is_400_page(browser, unique_email):
 
 # ----- unknown paths and methods ------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
-    "path", ["/nope", "/home/extra", "/fetchStatus/1", "/register/", "/%FF", "/home%00", "//"])
+    "path", ["/nope", "/home/extra", "/fetchStatus/1", "/register/", "/%FF", "/home%00", "//"]
+)
 @pytest.mark.gen_test
 async def test_unknown_path_is_404(browser, path):
     response = await browser.get(path, accept_json=True)

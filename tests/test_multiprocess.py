@@ -101,8 +101,16 @@ def test_a_killed_worker_is_restarted(spawn_server):
     before = set(wait_for(lambda: len(child_pids(server.pid)) == 2 and child_pids(server.pid)))
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
-    after = set(wait_for(lambda: (pids := set(child_pids(server.pid))) and len(pids) == 2
-                         and victim not in pids and pids))
+    after = set(
+        wait_for(
+            lambda: (
+                (pids := set(child_pids(server.pid)))
+                and len(pids) == 2
+                and victim not in pids
+                and pids
+            )
+        )
+    )
     assert len(after - before) == 1
     client = Client(server.url)
     assert client.register("Again", email("again")).status == 201
@@ -113,13 +121,16 @@ def test_a_killed_worker_is_restarted(spawn_server):
 def test_cookie_is_secure_when_the_proxy_says_https(spawn_server):
     server = spawn_server(processes=1, args=["--xheaders"])
     https = Client(server.url)
-    reply = https.post("/register", {"user_name": "Tls", "user_email": email("tls"),
-                                     "user_password": "correct horse"},
-                       headers={"X-Forwarded-Proto": "https", "X-Real-IP": "203.0.113.9"})
+    reply = https.post(
+        "/register",
+        {"user_name": "Tls", "user_email": email("tls"), "user_password": "correct horse"},
+        headers={"X-Forwarded-Proto": "https", "X-Real-IP": "203.0.113.9"},
+    )
     cookie = next(h for h in reply.headers.get_all("Set-Cookie") if h.startswith("sid="))
     assert "secure" in [a.strip().lower() for a in cookie.split(";")]
-    who = https.get("/whoami", headers={"X-Forwarded-Proto": "https",
-                                        "X-Real-IP": "203.0.113.9"}).json()["message"]
+    who = https.get(
+        "/whoami", headers={"X-Forwarded-Proto": "https", "X-Real-IP": "203.0.113.9"}
+    ).json()["message"]
     assert who["protocol"] == "https" and who["remote_ip"] == "203.0.113.9"
 
     plain = Client(server.url)
@@ -169,10 +180,20 @@ def test_a_taken_port_is_a_clear_error(spawn_server, mysql_url):
     from tests.support.server_process import REPO_ROOT
 
     server = spawn_server(processes=1)
-    out = subprocess.run([sys.executable, str(REPO_ROOT / "server.py"), f"--port={server.port}",
-                          "--cookie_secret=" + "s" * 40, "--bcrypt_rounds=4",
-                          f"--mysql_url={mysql_url}"],
-                         capture_output=True, text=True, cwd=REPO_ROOT, timeout=30, check=False)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "server.py"),
+            f"--port={server.port}",
+            "--cookie_secret=" + "s" * 40,
+            "--bcrypt_rounds=4",
+            f"--mysql_url={mysql_url}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=30,
+        check=False,
+    )
     assert out.returncode == 1
     assert "cannot listen on 127.0.0.1" in out.stderr and "Traceback" not in out.stderr
-

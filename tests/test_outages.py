@@ -29,9 +29,11 @@ BOUND = 2.0  # seconds: the spec's bound for answering while Redis is unreachabl
 
 # ----- helpers --------------------------------------------------------------------
 
+
 def signed_cookie(app_config: Any, locator: str) -> str:
-    return create_signed_value(dict(app_config.cookie_secrets), "sid", locator,
-                               key_version=app_config.key_version).decode()
+    return create_signed_value(
+        dict(app_config.cookie_secrets), "sid", locator, key_version=app_config.key_version
+    ).decode()
 
 
 def give_session_cookie(browser: Browser, app_config: Any, user_id: int = 424242) -> None:
@@ -83,6 +85,7 @@ def silent_port() -> Iterator[int]:
 
 # ----- Redis refused --------------------------------------------------------------------
 
+
 class TestRedisDown:
     @pytest.fixture
     def app_config(self, app_config):
@@ -115,7 +118,8 @@ class TestRedisDown:
         await browser.get("/")
         give_session_cookie(browser, app_config)
         response, elapsed = await timed(
-            browser.post("/addStatus", {"status": "hello"}, accept_json=True))
+            browser.post("/addStatus", {"status": "hello"}, accept_json=True)
+        )
         unavailable_json(response)
         assert elapsed < BOUND
         page = await browser.post("/addStatus", {"status": "hello"})
@@ -139,8 +143,7 @@ class TestRedisDown:
         assert elapsed < BOUND
 
     @pytest.mark.gen_test
-    async def test_register_is_503_and_creates_no_account(self, browser, new_browser,
-                                                          unique_email):
+    async def test_register_is_503_and_creates_no_account(self, browser, new_browser, unique_email):
         """A 503 says "try again shortly": trying again must not then find the e-mail
         taken by an account the failed attempt left behind."""
         email = unique_email("half")
@@ -160,8 +163,7 @@ class TestRedisDown:
         assert "_xsrf" in browser.cookies
 
     @pytest.mark.gen_test
-    async def test_start_page_with_a_session_cookie_renders_signed_out(self, browser,
-                                                                        app_config):
+    async def test_start_page_with_a_session_cookie_renders_signed_out(self, browser, app_config):
         give_session_cookie(browser, app_config)
         response, elapsed = await timed(browser.get("/"))
         assert response.code == 200
@@ -183,6 +185,7 @@ class TestRedisDown:
 
 
 # ----- Redis silent (accepts, never answers) ---------------------------------------------------
+
 
 class TestRedisSilent:
     @pytest.fixture
@@ -209,6 +212,7 @@ class TestRedisSilent:
 
 
 # ----- MariaDB refused --------------------------------------------------------------------------
+
 
 class TestMariaDBDown:
     @pytest.fixture
@@ -253,8 +257,7 @@ class TestMariaDBDown:
         unavailable_json(response)
 
     @pytest.mark.gen_test
-    async def test_home_page_is_503_but_session_json_works(self, browser, resources,
-                                                           app_config):
+    async def test_home_page_is_503_but_session_json_works(self, browser, resources, app_config):
         await self.sign_in(browser, resources, app_config)
         unavailable_page(await browser.get("/home"))
         response = await browser.get("/home", accept_json=True)

@@ -21,6 +21,7 @@ PASSWORD = "correct horse"
 
 # ----- helpers --------------------------------------------------------------------
 
+
 def text_of(response: Any) -> str:
     assert response.headers["Content-Type"].startswith("text/html"), response.headers
     body = response.body.decode()
@@ -30,8 +31,10 @@ def text_of(response: Any) -> str:
 
 def forms(page: str) -> dict[str, str]:
     """``action -> form markup`` of every form on the page."""
-    return {m.group(1): m.group(0)
-            for m in re.finditer(r'<form[^>]*action="([^"]+)"[^>]*>.*?</form>', page, re.S)}
+    return {
+        m.group(1): m.group(0)
+        for m in re.finditer(r'<form[^>]*action="([^"]+)"[^>]*>.*?</form>', page, re.S)
+    }
 
 
 def xsrf_input(form: str) -> str:
@@ -78,10 +81,10 @@ def session_key(app_config: Any, prefix: str, cookie: str) -> str:
     return f"{prefix}sess:{{u:{user_id}}}:{sid}" if user_id else f"{prefix}sess:a:{sid}"
 
 
-async def register_page(browser: Browser, name: str, email: str,
-                        password: str = PASSWORD) -> Any:
-    return await browser.post("/register", {"user_name": name, "user_email": email,
-                                             "user_password": password})
+async def register_page(browser: Browser, name: str, email: str, password: str = PASSWORD) -> Any:
+    return await browser.post(
+        "/register", {"user_name": name, "user_email": email, "user_password": password}
+    )
 
 
 async def signed_in(browser: Browser, unique_email: Any, name: str = "Ann") -> str:
@@ -99,6 +102,7 @@ def assert_served_by(response: Any, page: str) -> None:
 
 
 # ----- the start page -------------------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_start_page_has_both_forms_with_xsrf_tokens(browser):
@@ -138,6 +142,7 @@ async def test_start_page_sets_no_session(browser, sync_redis, redis_prefix):
 
 # ----- registration ------------------------------------------------------------------------
 
+
 @pytest.mark.gen_test
 async def test_register_redirects_home_signed_in(browser, unique_email):
     response = await register_page(browser, "Ann", unique_email("reg"))
@@ -153,15 +158,22 @@ async def test_register_redirects_home_signed_in(browser, unique_email):
     ("name", "email", "password", "message"),
     [
         ("", "ann@example.com", "secret-password-1", "Name is required."),
-        ("N" * 101, "ann@example.com", "secret-password-1",
-         "Name must be at most 100 characters."),
+        ("N" * 101, "ann@example.com", "secret-password-1", "Name must be at most 100 characters."),
         ("Ann", "not-an-email", "secret-password-1", "Please enter a valid e-mail address."),
-        ("Ann", "a" * 64 + "@" + "b" * 186 + ".com", "secret-password-1",
-         "E-mail must be at most 254 characters."),
+        (
+            "Ann",
+            "a" * 64 + "@" + "b" * 186 + ".com",
+            "secret-password-1",
+            "E-mail must be at most 254 characters.",
+        ),
         ("Ann", "ann@example.com", "short-1", "Password must be at least 8 characters."),
-        ("Ann", "ann@example.com", "é" * 40,
-         "Password must be at most 72 bytes "
-         "(72 plain letters or digits; accented letters and symbols take more)."),
+        (
+            "Ann",
+            "ann@example.com",
+            "é" * 40,
+            "Password must be at most 72 bytes "
+            "(72 plain letters or digits; accented letters and symbols take more).",
+        ),
     ],
     ids=["no-name", "long-name", "bad-email", "long-email", "short-password", "long-password"],
 )
@@ -208,6 +220,7 @@ async def test_register_taken_email_is_409_page(browser, new_browser, unique_ema
 
 # ----- sign-in -----------------------------------------------------------------------------
 
+
 @pytest.mark.gen_test
 async def test_login_redirects_home(browser, new_browser, unique_email):
     email = await signed_in(browser, unique_email, "Bea")
@@ -243,8 +256,9 @@ async def test_login_missing_password_rerenders_the_form(browser, unique_email):
 
 
 @pytest.mark.gen_test
-async def test_login_while_signed_in_replaces_the_session(browser, unique_email, app_config,
-                                                          redis_prefix, sync_redis):
+async def test_login_while_signed_in_replaces_the_session(
+    browser, unique_email, app_config, redis_prefix, sync_redis
+):
     email = await signed_in(browser, unique_email)
     old_cookie = browser.cookies["sid"]
     old_key = session_key(app_config, redis_prefix, old_cookie)
@@ -258,6 +272,7 @@ async def test_login_while_signed_in_replaces_the_session(browser, unique_email,
 
 
 # ----- home ----------------------------------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_home_greets_counts_and_offers_the_forms(browser, unique_email):
@@ -314,8 +329,7 @@ async def test_status_markup_is_shown_as_text(browser, unique_email):
     text = "<script>alert(1)</script> & <img src=x onerror=alert(2)>"
     assert (await browser.post("/addStatus", {"status": text})).code == 303
     page = text_of(await browser.get("/home"))
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(2)&gt;" \
-        in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(2)&gt;" in page
     assert "<script>" not in page and "<img" not in page
     assert statuses_on(page) == [text]
 
@@ -332,8 +346,7 @@ async def test_other_users_statuses_are_not_shown(browser, new_browser, unique_e
 
 @pytest.mark.parametrize(
     ("status", "message"),
-    [("   ", "Status must not be empty."),
-     ("z" * 1001, "Status must be at most 1000 characters.")],
+    [("   ", "Status must not be empty."), ("z" * 1001, "Status must be at most 1000 characters.")],
     ids=["blank", "too-long"],
 )
 @pytest.mark.gen_test
@@ -363,9 +376,11 @@ async def test_post_status_signed_out_goes_to_start(browser):
 
 # ----- sign-out --------------------------------------------------------------------------------
 
+
 @pytest.mark.gen_test
-async def test_logout_redirects_and_ends_the_session(browser, new_browser, unique_email,
-                                                     app_config, redis_prefix, sync_redis):
+async def test_logout_redirects_and_ends_the_session(
+    browser, new_browser, unique_email, app_config, redis_prefix, sync_redis
+):
     await signed_in(browser, unique_email)
     cookie = browser.cookies["sid"]
     key = session_key(app_config, redis_prefix, cookie)
@@ -394,7 +409,8 @@ async def test_logout_expires_the_cookie(browser, unique_email):
     assert morsel.value == ""
     assert morsel["path"] == "/"
     expired = morsel["max-age"] == "0" or (
-        morsel["expires"] and parsedate_to_datetime(morsel["expires"]) < datetime.now(UTC))
+        morsel["expires"] and parsedate_to_datetime(morsel["expires"]) < datetime.now(UTC)
+    )
     assert expired, found
 
 
@@ -409,6 +425,7 @@ async def test_logout_form_from_the_home_page_works(browser, unique_email):
 
 
 # ----- cookies and headers ---------------------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_session_cookie_attributes(browser, unique_email):

@@ -15,8 +15,7 @@ def app_config(request, app_config):
 
 
 @pytest.mark.gen_test
-async def test_round_trips_per_request(browser, unique_email, redis_url, redis_prefix,
-                                       app_config):
+async def test_round_trips_per_request(browser, unique_email, redis_url, redis_prefix, app_config):
     await browser.register("Trips", unique_email("trips"))
     await browser.get("/home", accept_json=True)  # scripts are loaded by now
     await browser.get("/whoami")  # and, with the cache, the session is cached

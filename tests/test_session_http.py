@@ -19,14 +19,16 @@ def session_keys(sync_redis, prefix):
 
 
 def locator_of(browser, app_config):
-    raw = decode_signed_value(app_config.cookie_secrets, "sid", browser.cookies["sid"],
-                              min_version=2)
+    raw = decode_signed_value(
+        app_config.cookie_secrets, "sid", browser.cookies["sid"], min_version=2
+    )
     return Locator.parse(raw)
 
 
 @pytest.mark.gen_test
-async def test_visitors_get_no_stored_session(browser, new_browser, sync_redis, redis_prefix,
-                                             unique_email):
+async def test_visitors_get_no_stored_session(
+    browser, new_browser, sync_redis, redis_prefix, unique_email
+):
     before = session_keys(sync_redis, redis_prefix)
     await browser.get("/")
     await browser.get("/home", accept_json=True)
@@ -38,9 +40,9 @@ async def test_visitors_get_no_stored_session(browser, new_browser, sync_redis, 
 
 
 @pytest.mark.gen_test
-async def test_login_rotates_id_and_deletes_previous_session(browser, new_browser, sync_redis,
-                                                             redis_prefix, unique_email,
-                                                             app_config, resources):
+async def test_login_rotates_id_and_deletes_previous_session(
+    browser, new_browser, sync_redis, redis_prefix, unique_email, app_config, resources
+):
     email = unique_email("rot")
     assert (await browser.register("Rot", email)).code == 201
     first = locator_of(browser, app_config)
@@ -59,9 +61,9 @@ async def test_login_rotates_id_and_deletes_previous_session(browser, new_browse
 
 
 @pytest.mark.gen_test
-async def test_logout_deletes_server_state_and_old_cookie_fails(browser, new_browser,
-                                                                sync_redis, unique_email,
-                                                                app_config, resources):
+async def test_logout_deletes_server_state_and_old_cookie_fails(
+    browser, new_browser, sync_redis, unique_email, app_config, resources
+):
     await browser.register("Out", unique_email("out"))
     loc = locator_of(browser, app_config)
     cookie = browser.cookies["sid"]
@@ -75,9 +77,9 @@ async def test_logout_deletes_server_state_and_old_cookie_fails(browser, new_bro
 
 
 @pytest.mark.gen_test
-async def test_request_running_during_logout_cannot_write_back(browser, unique_email,
-                                                               app_config, resources,
-                                                               sync_redis):
+async def test_request_running_during_logout_cannot_write_back(
+    browser, unique_email, app_config, resources, sync_redis
+):
     await browser.register("Late", unique_email("late"))
     loc = locator_of(browser, app_config)
     in_flight = await resources.sessions.load(loc)  # a request that loaded its session
@@ -129,7 +131,8 @@ async def test_session_cookie_attributes(browser, unique_email):
 
 @pytest.mark.gen_test
 async def test_cookie_older_than_absolute_timeout_is_refused_even_when_cached(
-        browser, unique_email, app_config, monkeypatch):
+    browser, unique_email, app_config, monkeypatch
+):
     import time as real_time
 
     import sessions.mixin
@@ -144,14 +147,19 @@ async def test_cookie_older_than_absolute_timeout_is_refused_even_when_cached(
 
 
 @pytest.mark.gen_test
-async def test_cookie_signed_too_long_ago_is_refused(browser, new_browser, unique_email,
-                                                     app_config):
+async def test_cookie_signed_too_long_ago_is_refused(
+    browser, new_browser, unique_email, app_config
+):
     from tornado.web import create_signed_value
 
     await browser.register("Old", unique_email("old"))
     loc = locator_of(browser, app_config)
     signed_long_ago = create_signed_value(
-        app_config.cookie_secrets, "sid", loc.encode(), version=2, key_version=1,
+        app_config.cookie_secrets,
+        "sid",
+        loc.encode(),
+        version=2,
+        key_version=1,
         clock=lambda: real_now() - app_config.session.absolute_timeout - 400,
     ).decode()
     stale = new_browser()

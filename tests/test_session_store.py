@@ -37,14 +37,25 @@ def test_ids_are_256_bit_and_locators_are_validated():
     assert len(sid) == 43 and sid != new_sid()
     assert Locator.parse(f"42:{sid}") == Locator(sid=sid, user_id=42)
     assert Locator.parse(f":{sid}") == Locator(sid=sid)
-    for bad in ["", "42", f"42:{sid}x", f"-1:{sid}", f"01:{sid}", f"a:{sid}", f"42:{sid[:-1]}!",
-                f"42:{sid}\n", b"\xff" + sid.encode(), "1" * 19 + ":" + sid]:
+    for bad in [
+        "",
+        "42",
+        f"42:{sid}x",
+        f"-1:{sid}",
+        f"01:{sid}",
+        f"a:{sid}",
+        f"42:{sid[:-1]}!",
+        f"42:{sid}\n",
+        b"\xff" + sid.encode(),
+        "1" * 19 + ":" + sid,
+    ]:
         assert Locator.parse(bad) is None, bad
 
 
 @pytest.mark.gen_test
-async def test_layout_one_hash_per_session_with_metadata_and_json_values(store, keys,
-                                                                         sync_redis, clock):
+async def test_layout_one_hash_per_session_with_metadata_and_json_values(
+    store, keys, sync_redis, clock
+):
     session = await stored_session(store, user_id=UID + 7, cart=["a", {"n": 1}], views=3)
     key = keys.session(session.locator)
     assert key == f"{keys.prefix}sess:{{u:{UID + 7}}}:{session.sid}"
@@ -121,8 +132,9 @@ async def test_absolute_timeout_despite_activity(store, clock):
 
 
 @pytest.mark.gen_test
-async def test_recent_reads_do_not_write_and_stale_reads_refresh_expiry(store, keys,
-                                                                         sync_redis, clock):
+async def test_recent_reads_do_not_write_and_stale_reads_refresh_expiry(
+    store, keys, sync_redis, clock
+):
     session = await stored_session(store, user_id=UID + 12)
     key = keys.session(session.locator)
     created = sync_redis.hget(key, "@s")
@@ -141,8 +153,11 @@ async def test_recent_reads_do_not_write_and_stale_reads_refresh_expiry(store, k
 async def test_ttl_never_exceeds_absolute_deadline(redis_prefix, resources, sync_redis, clock):
     from sessions import RedisSessionStore
 
-    store = RedisSessionStore(resources.session_redis, SessionConfig(idle_timeout=100,
-                              absolute_timeout=150, prefix=redis_prefix), clock=clock)
+    store = RedisSessionStore(
+        resources.session_redis,
+        SessionConfig(idle_timeout=100, absolute_timeout=150, prefix=redis_prefix),
+        clock=clock,
+    )
     session = await stored_session(store, user_id=UID + 13)
     key = store.keys.session(session.locator)
     clock.advance(90)
@@ -151,8 +166,7 @@ async def test_ttl_never_exceeds_absolute_deadline(redis_prefix, resources, sync
 
 
 @pytest.mark.gen_test
-async def test_user_index_lists_ends_and_never_keeps_dead_entries(store, keys, sync_redis,
-                                                                  clock):
+async def test_user_index_lists_ends_and_never_keeps_dead_entries(store, keys, sync_redis, clock):
     user = UID + 14
     first = await stored_session(store, user_id=user)
     second = await stored_session(store, user_id=user)
@@ -191,8 +205,7 @@ async def test_listing_drops_members_whose_hash_vanished(store, keys, sync_redis
 
 
 @pytest.mark.gen_test
-async def test_anonymous_session_is_stored_only_when_it_holds_something(store, keys,
-                                                                        sync_redis):
+async def test_anonymous_session_is_stored_only_when_it_holds_something(store, keys, sync_redis):
     session = Session()
     assert await store.save(session) is True and not session.is_stored
     session["theme"] = "dark"

@@ -13,14 +13,30 @@ from tornado.options import OptionParser
 import settings
 from tests.support.server_process import REPO_ROOT
 
-ISSUE_OPTIONS = ["port", "address", "processes", "redis_url", "mysql_url", "cookie_secret",
-                 "session_idle_timeout", "session_absolute_timeout", "bcrypt_rounds",
-                 "worker_threads", "xheaders", "debug"]
+ISSUE_OPTIONS = [
+    "port",
+    "address",
+    "processes",
+    "redis_url",
+    "mysql_url",
+    "cookie_secret",
+    "session_idle_timeout",
+    "session_absolute_timeout",
+    "bcrypt_rounds",
+    "worker_threads",
+    "xheaders",
+    "debug",
+]
 
 
 def test_help_lists_every_option():
-    out = subprocess.run([sys.executable, str(REPO_ROOT / "server.py"), "--help"],
-                         capture_output=True, text=True, cwd=REPO_ROOT, check=False)
+    out = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "server.py"), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=False,
+    )
     text = out.stdout + out.stderr
     for name in ISSUE_OPTIONS:
         assert f"--{name.replace('_', '-')}" in text, name
@@ -37,9 +53,15 @@ def make_parser() -> OptionParser:
 
 def test_environment_sets_options_and_command_line_wins():
     parser = make_parser()
-    settings.apply_environment(parser, {"APP_REDIS_URL": "redis://from-env",
-                                        "APP_SESSION_IDLE_TIMEOUT": "60",
-                                        "APP_XHEADERS": "true", "OTHER": "x"})
+    settings.apply_environment(
+        parser,
+        {
+            "APP_REDIS_URL": "redis://from-env",
+            "APP_SESSION_IDLE_TIMEOUT": "60",
+            "APP_XHEADERS": "true",
+            "OTHER": "x",
+        },
+    )
     assert parser.redis_url == "redis://from-env"
     assert parser.session_idle_timeout == 60 and parser.xheaders is True
     parser.parse_command_line(["server.py", "--redis_url=redis://from-argv"])
@@ -82,17 +104,32 @@ def test_secret_file_readable_by_others_is_refused(tmp_path):
 
 def test_server_reports_a_bad_environment_variable(tmp_path):
     env = {**os.environ, "APP_PORT": "eighty"}
-    out = subprocess.run([sys.executable, str(REPO_ROOT / "server.py")], env=env,
-                         capture_output=True, text=True, cwd=REPO_ROOT, timeout=30, check=False)
+    out = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "server.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=30,
+        check=False,
+    )
     assert out.returncode == 2
     assert "APP_PORT='eighty'" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_server_refuses_bad_configuration_with_a_message(tmp_path):
     out = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "server.py"), "--bcrypt_rounds=3",
-         f"--cookie_secret_file={tmp_path / 's'}"],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=30, check=False,
+        [
+            sys.executable,
+            str(REPO_ROOT / "server.py"),
+            "--bcrypt_rounds=3",
+            f"--cookie_secret_file={tmp_path / 's'}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=30,
+        check=False,
     )
     assert out.returncode == 2
     assert "bcrypt_rounds must be between 4 and 31" in out.stderr

@@ -70,20 +70,26 @@ class Browser:
     async def get(self, path: str, **kwargs: Any) -> HTTPResponse:
         return await self.fetch("GET", path, **kwargs)
 
-    async def post(self, path: str, form: dict[str, str] | None = None,
-                   **kwargs: Any) -> HTTPResponse:
+    async def post(
+        self, path: str, form: dict[str, str] | None = None, **kwargs: Any
+    ) -> HTTPResponse:
         return await self.fetch("POST", path, form=form, **kwargs)
 
-    async def register(self, name: str, email: str, password: str = "correct horse",
-                       accept_json: bool = True) -> HTTPResponse:
-        return await self.post("/register", {"user_name": name, "user_email": email,
-                                             "user_password": password},
-                               accept_json=accept_json)
+    async def register(
+        self, name: str, email: str, password: str = "correct horse", accept_json: bool = True
+    ) -> HTTPResponse:
+        return await self.post(
+            "/register",
+            {"user_name": name, "user_email": email, "user_password": password},
+            accept_json=accept_json,
+        )
 
-    async def login(self, email: str, password: str = "correct horse",
-                    accept_json: bool = True) -> HTTPResponse:
-        return await self.post("/login", {"user_email": email, "user_password": password},
-                               accept_json=accept_json)
+    async def login(
+        self, email: str, password: str = "correct horse", accept_json: bool = True
+    ) -> HTTPResponse:
+        return await self.post(
+            "/login", {"user_email": email, "user_password": password}, accept_json=accept_json
+        )
 
 
 def _in_past(expires: str) -> bool:

@@ -39,8 +39,15 @@ class Client:
     base_url: str
     cookies: dict[str, str] = field(default_factory=dict)
 
-    def request(self, method: str, path: str, form: dict[str, str] | None = None, *,
-                headers: dict[str, str] | None = None, timeout: float = 30) -> Reply:
+    def request(
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> Reply:
         parts = urlsplit(self.base_url)
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
         hdrs = {"Accept": "application/json"}
@@ -76,5 +83,6 @@ class Client:
         return self.request("POST", path, form, **kwargs)
 
     def register(self, name: str, email: str, password: str = "correct horse") -> Reply:
-        return self.post("/register", {"user_name": name, "user_email": email,
-                                       "user_password": password})
+        return self.post(
+            "/register", {"user_name": name, "user_email": email, "user_password": password}
+        )
