@@ -265,6 +265,7 @@ def _storm_row(label: str, r: StormRound, storm: Storm) -> list[object]:
         _non2xx(r.storm),
         _per_worker(r.all_logins.per_worker),
         _per_worker(r.storm.served),
+        _f(r.other_cpu_pct, 0),
     ]
 
 
@@ -284,6 +285,7 @@ def _storm(res: Results, st: Storm) -> list[str]:
             "",
             _f(st.login_rate),
             f"{share:.0%}",
+            "",
             "",
             "",
             "",
@@ -309,6 +311,7 @@ def _storm(res: Results, st: Storm) -> list[str]:
                 "probe non-2xx",
                 "sign-ins per worker",
                 "probes per worker",
+                "other CPU %",
             ],
             rows,
         ),
@@ -327,7 +330,9 @@ def _storm(res: Results, st: Storm) -> list[str]:
         "next calm run). The storm: asyncio clients, each sign-in on a new connection, so "
         "they spread over the workers. Sign-ins/s: 2xx answers that arrived while the probe "
         "ran; failed sign-ins and sign-ins per worker cover the whole storm. wrk reports the "
-        "latency of completed requests only. The last row is the same storm against a "
+        "latency of completed requests only. Other CPU: the rest of the machine's busy time "
+        "while the storm's probe ran (the bench's own sign-in clients excluded), in % of one "
+        "core. The last row is the same storm against a "
         "server started with `--bcrypt_on_event_loop`.",
     ]
 
@@ -394,6 +399,36 @@ def _nginx(res: Results, n: ViaNginx) -> list[str]:
     ]
 
 
+DISTURBED_PCT = 20.0
+
+
+def _disturbed(res: Results) -> list[str]:
+    """A note for each run during which something else kept the machine busy."""
+    runs: list[tuple[str, float]] = []
+    summaries: list[Summary] = []
+    if res.session:
+        summaries += [res.session.hello, res.session.whoami, res.session.home]
+        runs += [
+            (f"{m.label} ({res.session.high_connections} connections)", m.other_cpu_pct)
+            for m in res.session.high
+        ]
+    if res.nginx:
+        summaries += [res.nginx.hello_direct, res.nginx.hello, res.nginx.whoami, res.nginx.home]
+    for s in summaries:
+        runs += [(f"{s.label}, round {i + 1}", m.other_cpu_pct) for i, m in enumerate(s.runs)]
+    if res.storm:
+        runs += [
+            (f"login storm, round {i + 1}", r.other_cpu_pct) for i, r in enumerate(res.storm.rounds)
+        ]
+    bad = [f"{label} ({pct:.0f}%)" for label, pct in runs if pct > DISTURBED_PCT]
+    if not bad:
+        return []
+    return [
+        f"Disturbed runs (other busy CPU above {DISTURBED_PCT:g}% of a core while they "
+        f"ran): {'; '.join(bad)}. Run again on a quiet machine before trusting them."
+    ]
+
+
 def generated(res: Results) -> str:
     o = res.opts
     access = "on" if o.access_log else "off"
@@ -431,8 +466,9 @@ def generated(res: Results) -> str:
     elif o.skip_nginx:
         lines += ["### 5. Through nginx", "", "Skipped (`--skip-nginx`).", ""]
     lines += ["### Machine", "", table(["", ""], res.machine, numeric=False), ""]
-    if res.notes:
-        lines += ["### Notes", "", *(f"- {n}" for n in res.notes), ""]
+    notes = [*res.notes, *_disturbed(res)]
+    if notes:
+        lines += ["### Notes", "", *(f"- {n}" for n in notes), ""]
     lines.append(END)
     return "\n".join(lines)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import bcrypt
 
-from bench.context import Context
+from bench.context import Context, Measurement
 from bench.login_storm import LoginStorm, StormStats
 from bench.procs import Server
 from bench.wrk import Load, WrkResult
@@ -38,6 +38,7 @@ class StormRound:
     storm: WrkResult
     logins: StormStats  # sign-ins answered while the probe ran
     all_logins: StormStats  # every sign-in of the storm, drain included
+    other_cpu_pct: float = 0.0  # the rest of the machine's busy CPU during the storm probe
 
 
 @dataclass
@@ -74,7 +75,7 @@ def _probe(ctx: Context) -> Load:
     return Load("/whoami", ctx.user_headers(), delay_ms=ctx.opts.probe_delay_ms, count_status=True)
 
 
-def _run_probe(ctx: Context, app: Server, label: str) -> WrkResult:
+def _run_probe(ctx: Context, app: Server, label: str) -> Measurement:
     o = ctx.opts
     return ctx.measure(
         label,
@@ -84,24 +85,25 @@ def _run_probe(ctx: Context, app: Server, label: str) -> WrkResult:
         duration=o.duration,
         threads=1,
         timeout_s=60,
-    ).result
+    )
 
 
 def one_round(ctx: Context, app: Server, label: str) -> StormRound:
     o, fx = ctx.opts, ctx.fixture
     assert fx is not None
     app.wait_idle()
-    calm = _run_probe(ctx, app, f"{label} calm")
+    calm = _run_probe(ctx, app, f"{label} calm").result
     storm = LoginStorm("127.0.0.1", app.port, fx, o.storm_clients)
     storm.start()
     try:
         time.sleep(LEAD_S)
         start = time.monotonic()
-        stormy = _run_probe(ctx, app, f"{label} storm")
+        measured = _run_probe(ctx, app, f"{label} storm")
         end = time.monotonic()
         time.sleep(LEAD_S)
     finally:
         storm.stop()
+    stormy = measured.result
     logins = storm.window(start, end)
     all_logins = storm.window(storm.started_at, time.monotonic())
     print(
@@ -110,7 +112,7 @@ def one_round(ctx: Context, app: Server, label: str) -> StormRound:
         f"   probe non-2xx {stormy.non2xx}",
         flush=True,
     )
-    return StormRound(calm, stormy, logins, all_logins)
+    return StormRound(calm, stormy, logins, all_logins, measured.other_cpu_pct)
 
 
 def run(ctx: Context, app: Server) -> Storm:
