@@ -7,8 +7,10 @@ survives a fork safely (a Redis connection shared across fork mixes up replies).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,21 @@ from sessions import RedisSessionStore, connect
 from sessions.autopipeline import AutoPipeline
 from settings import AppConfig
 from storage.pool import Database
+
+CPU_THREAD_NICENESS = 10
+
+
+def yield_to_event_loop() -> None:
+    """Lower the calling pool thread's priority (nice +10), so that CPU work (bcrypt)
+    uses every idle cycle but never keeps the event loop waiting for a core.
+
+    On Linux the nice value is per thread; elsewhere this does nothing.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        tid = threading.get_native_id()
+        os.setpriority(
+            os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + CPU_THREAD_NICENESS
+        )
 
 
 def served_by() -> str:
@@ -102,6 +119,7 @@ def create_resources(config: AppConfig, dummy_hash: bytes, **store_kwargs: Any) 
     executor = ThreadPoolExecutor(
         max_workers=config.worker_threads or os.cpu_count() or 1,
         thread_name_prefix="cpu",
+        initializer=yield_to_event_loop,
     )
     return Resources(
         redis=client,

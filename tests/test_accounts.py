@@ -443,3 +443,19 @@ async def test_json_registration_and_login(browser, new_browser, unique_email, m
     response = await post_json(other, "/login", {"user_email": email, "user_password": PASSWORD})
     assert response.code == 200, response.body
     assert (await other.get("/home", accept_json=True)).code == 200
+
+
+@pytest.mark.gen_test
+async def test_bcrypt_threads_run_below_the_event_loop_priority(resources):
+    import asyncio
+    import os
+    import threading
+
+    def nice_of_this_thread() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop_nice = nice_of_this_thread()
+    pool_nice = await asyncio.get_running_loop().run_in_executor(
+        resources.executor, nice_of_this_thread
+    )
+    assert pool_nice == min(loop_nice + 10, 19)
