@@ -28,16 +28,19 @@ CPU_THREAD_NICENESS = 10
 
 
 def yield_to_event_loop() -> None:
-    """Lower the calling pool thread's priority (nice +10), so that CPU work (bcrypt)
-    uses every idle cycle but never keeps the event loop waiting for a core.
+    """Make the calling pool thread run only on CPU the event loop does not want.
 
-    On Linux the nice value is per thread; elsewhere this does nothing.
+    bcrypt then uses every idle cycle, but a runnable event loop never waits behind it
+    for a core. Linux's ``SCHED_IDLE`` policy does exactly that, per thread; where it is
+    refused, the thread is at least niced by +10. Elsewhere this does nothing.
     """
-    with contextlib.suppress(OSError, AttributeError):
-        tid = threading.get_native_id()
-        os.setpriority(
-            os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + CPU_THREAD_NICENESS
-        )
+    tid = threading.get_native_id()
+    try:
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError):
+        with contextlib.suppress(OSError, AttributeError):
+            nice = os.getpriority(os.PRIO_PROCESS, tid) + CPU_THREAD_NICENESS
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
 
 
 def served_by() -> str:

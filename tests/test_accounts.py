@@ -446,16 +446,16 @@ async def test_json_registration_and_login(browser, new_browser, unique_email, m
 
 
 @pytest.mark.gen_test
-async def test_bcrypt_threads_run_below_the_event_loop_priority(resources):
+async def test_bcrypt_threads_run_only_on_idle_cpu(resources):
     import asyncio
     import os
     import threading
 
-    def nice_of_this_thread() -> int:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    def policy_of_this_thread() -> int:
+        return os.sched_getscheduler(threading.get_native_id())
 
-    loop_nice = nice_of_this_thread()
-    pool_nice = await asyncio.get_running_loop().run_in_executor(
-        resources.executor, nice_of_this_thread
+    assert policy_of_this_thread() != os.SCHED_IDLE  # the event loop's thread
+    pool_policy = await asyncio.get_running_loop().run_in_executor(
+        resources.executor, policy_of_this_thread
     )
-    assert pool_nice == min(loop_nice + 10, 19)
+    assert pool_policy == os.SCHED_IDLE
