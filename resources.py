@@ -48,8 +48,8 @@ def served_by() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
+#: Headers that protect pages (a browser renders them); JSON answers do without.
+PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
     "Content-Security-Policy": (
@@ -64,7 +64,7 @@ def default_headers(served: str) -> dict[str, str]:
         "X-Served-By": served,
         "Cache-Control": "no-store",  # responses carry a session: never cache them
         "Vary": "Accept, Cookie",
-        **SECURITY_HEADERS,
+        "X-Content-Type-Options": "nosniff",
     }
 
 

@@ -21,7 +21,7 @@ from tornado import httputil
 from tornado.web import HTTPError
 
 from handlers.negotiation import prefers_json
-from resources import Resources
+from resources import PAGE_HEADERS, Resources
 from sessions import SessionMixin, SessionUnavailable
 from storage.errors import StorageUnavailable
 
@@ -180,6 +180,11 @@ class BaseHandler(SessionMixin, tornado.web.RequestHandler):
     def write_json(self, error: bool, message: Any) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(_JSON.encode({"error": error, "message": message}))
+
+    def render(self, template_name: str, **kwargs: Any) -> Any:
+        """A page: also the headers that protect what a browser renders."""
+        self._headers.update(PAGE_HEADERS)
+        return super().render(template_name, **kwargs)
 
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
