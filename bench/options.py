@@ -93,9 +93,11 @@ def parse(argv: list[str]) -> Options:
     )
     p.add_argument(
         "--reuse-port",
-        action="store_true",
-        help="start the app and the hello world with --reuse_port (one "
-        "SO_REUSEPORT socket per worker)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start the app and the hello world alike with --reuse_port (one "
+        "SO_REUSEPORT socket per worker, so connections spread evenly; with one shared "
+        "socket a burst of connections can all land on one worker)",
     )
     p.add_argument(
         "--app-arg",
