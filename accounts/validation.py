@@ -62,20 +62,23 @@ def clean_password(value: str | None) -> str:
         raise InvalidInput(
             "user_password", f"Password must be at least {MIN_PASSWORD_CHARS} characters."
         )
-    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
-        raise InvalidInput(
-            "user_password",
-            f"Password must be at most {MAX_PASSWORD_BYTES} bytes "
-            "(72 plain letters or digits; accented letters and symbols take more).",
-        )
-    return password
+    return _within_bcrypt_limit(
+        password,
+        f"Password must be at most {MAX_PASSWORD_BYTES} bytes "
+        "(72 plain letters or digits; accented letters and symbols take more).",
+    )
 
 
 def clean_login_password(value: str | None) -> str:
     """At sign-in only presence and the bcrypt limit matter (old rules may differ)."""
     password = _required("user_password", value, "Password")
+    return _within_bcrypt_limit(password, f"Password must be at most {MAX_PASSWORD_BYTES} bytes.")
+
+
+def _within_bcrypt_limit(password: str, message: str) -> str:
+    """bcrypt reads 72 bytes and bcrypt 5 raises beyond: refuse, never truncate."""
     if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
-        raise InvalidInput("user_password", f"Password must be at most {MAX_PASSWORD_BYTES} bytes.")
+        raise InvalidInput("user_password", message)
     return password
 
 
