@@ -47,6 +47,11 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     log.info("worker %s serving", resources.served_by)
     await stop.wait()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # Already stopping: a second signal must not kill the drain. Ctrl-C reaches the
+        # whole process group and the supervisor forwards SIGTERM too, so two come.
+        loop.remove_signal_handler(sig)
+        signal.signal(sig, signal.SIG_IGN)
 
     log.info("worker %s stopping: %d request(s) in flight", resources.served_by, resources.inflight)
     server.stop()

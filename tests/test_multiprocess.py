@@ -197,3 +197,20 @@ def test_a_taken_port_is_a_clear_error(spawn_server, mysql_url):
     )
     assert out.returncode == 1
     assert "cannot listen on 127.0.0.1" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_signal_to_the_whole_group_stops_cleanly(spawn_server, sig):
+    # A terminal's Ctrl-C (or `pkill`) signals the workers as well as the supervisor,
+    # which forwards SIGTERM on top: each worker gets two signals and must still drain
+    # and exit 0, not be killed and restarted.
+    server = spawn_server(processes=2)
+    workers = wait_for(lambda: len(child_pids(server.pid)) == 2 and child_pids(server.pid))
+    os.killpg(server.pid, sig)
+    assert server.proc.wait(timeout=15) == 0
+    log = server.log()
+    assert "restarting" not in log and "Traceback" not in log, log
+    assert log.count("stopped") >= 2
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
