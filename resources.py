@@ -112,6 +112,7 @@ class Resources:
 def create_resources(config: AppConfig, dummy_hash: bytes, **store_kwargs: Any) -> Resources:
     """Create this process's clients and pools (call inside the worker's event loop)."""
     client = connect(config.redis_url, timeout=config.redis_timeout)
+    served = served_by()
     sessions = RedisSessionStore.from_url(
         config.redis_url,
         config.session,
@@ -136,6 +137,6 @@ def create_resources(config: AppConfig, dummy_hash: bytes, **store_kwargs: Any) 
         ),
         throttle=LoginThrottle(client, config.throttle, prefix=config.redis_prefix),
         executor=executor,
-        served_by=served_by(),
-        default_headers=default_headers(served_by()),
+        served_by=served,
+        default_headers=default_headers(served),
     )

@@ -35,14 +35,7 @@ def _required(field: str, value: str | None, label: str) -> str:
 
 
 def clean_name(value: str | None) -> str:
-    name = _required("user_name", value, "Name").strip()
-    if not name:
-        raise InvalidInput("user_name", "Name is required.")
-    if len(name) > MAX_NAME:
-        raise InvalidInput("user_name", f"Name must be at most {MAX_NAME} characters.")
-    if _CONTROL.search(name):
-        raise InvalidInput("user_name", "Name must not contain control characters.")
-    return name
+    return _line_of_text("user_name", value, "Name", MAX_NAME, "Name is required.")
 
 
 def clean_email(value: str | None) -> str:
@@ -83,11 +76,16 @@ def _within_bcrypt_limit(password: str, message: str) -> str:
 
 
 def clean_status(value: str | None) -> str:
-    status = (value or "").strip()
-    if not status:
-        raise InvalidInput("status", "Status must not be empty.")
-    if len(status) > MAX_STATUS:
-        raise InvalidInput("status", f"Status must be at most {MAX_STATUS} characters.")
-    if _CONTROL.search(status):
-        raise InvalidInput("status", "Status must not contain control characters.")
-    return status
+    return _line_of_text("status", value, "Status", MAX_STATUS, "Status must not be empty.")
+
+
+def _line_of_text(field: str, value: str | None, label: str, limit: int, empty: str) -> str:
+    """Trimmed, not empty, at most ``limit`` characters, no control characters."""
+    text = (value or "").strip()
+    if not text:
+        raise InvalidInput(field, empty)
+    if len(text) > limit:
+        raise InvalidInput(field, f"{label} must be at most {limit} characters.")
+    if _CONTROL.search(text):
+        raise InvalidInput(field, f"{label} must not contain control characters.")
+    return text

@@ -10,6 +10,7 @@ security headers.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -86,7 +87,11 @@ class BaseHandler(SessionMixin, tornado.web.RequestHandler):
         """No ETag: these responses are never cached (``no-store``), hashing them is waste."""
         return None
 
-    @property
+    def check_etag_header(self) -> bool:
+        """No ETag is ever computed here, so no If-None-Match can match."""
+        return False
+
+    @functools.cached_property
     def wants_json(self) -> bool:
         return self.json_only or prefers_json(self.request.headers.get("Accept"))
 
