@@ -8,7 +8,8 @@ from typing import Any
 import tornado.web
 
 from handlers import routes
-from handlers.errors import NotFoundHandler
+from handlers.not_found import NotFoundHandler
+from handlers.services import SETTING as SERVICES_SETTING
 from handlers.static import StaticHandler
 from resources import Resources
 from settings import AppConfig
@@ -32,8 +33,7 @@ def make_app(config: AppConfig, resources: Resources) -> tornado.web.Application
         "debug": config.debug,
         "default_handler_class": NotFoundHandler,
         "static_handler_class": StaticHandler,
-        "session_store": resources.sessions,
-        "resources": resources,
+        SERVICES_SETTING: resources,
     }
     if not config.access_log:
         settings["log_function"] = _no_access_log

@@ -1,4 +1,21 @@
-"""Request handlers, one module per area; ``routes()`` maps the URL paths to them."""
+"""Request handlers, one module per area; :func:`routes` maps the URL paths to them.
+
+Adding a page or endpoint:
+
+* declare its route here, in :func:`routes` (the only place routes are listed);
+* derive the handler from :class:`handlers.base.BaseHandler`. By the time ``get`` or
+  ``post`` runs, the session is loaded: ``self.current_user`` is the signed-in user
+  or None, ``self.require_user()`` returns it or stops with 401 / a redirect, and
+  ``self.session`` is the session itself (commit changes with ``await
+  self.save_session()``, or let ``await self.reply(...)`` do it);
+* reach services only through ``self.res`` (:class:`resources.Resources`:
+  ``res.db``, ``res.sessions``, ``res.redis``, ``res.passwords``, ``res.throttle``);
+* read input with ``self.field(name)`` (form or JSON body alike), answer with
+  ``await self.reply(...)`` or ``self.write_json(...)``, fail with ``raise
+  AppError(status, message)`` (:mod:`handlers.errors`): one shape for pages and JSON.
+
+``BaseHandler`` (see :mod:`handlers.base`) lists which module does which job.
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ from accounts.validation import (
     clean_name,
     clean_password,
 )
-from handlers.base import AppError, BaseHandler
+from handlers.base import BaseHandler
+from handlers.errors import AppError
 from sessions import SessionUnavailable
 from storage.errors import EmailTaken
 from storage.users import create_user, delete_user, find_user_by_email

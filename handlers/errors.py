@@ -1,12 +1,90 @@
-"""Answers for paths no route matches."""
+"""Errors a user sees: :class:`AppError`, the default messages, the error page or JSON.
+
+Every error, raised anywhere in a handler, ends in :meth:`ErrorPages.write_error`: a
+clear page, or the JSON envelope ``{"error": true, "message": ...}``, never a
+traceback. Redis or MariaDB being unavailable becomes 503 with ``Retry-After``.
+"""
 
 from __future__ import annotations
 
-from handlers.base import AppError, BaseHandler
+import logging
+from typing import Any
+
+from tornado.web import HTTPError
+
+from handlers.replies import Replies
+from sessions import SessionUnavailable
+from storage.errors import StorageUnavailable
+
+log = logging.getLogger("app")
+RETRY_AFTER_SECONDS = "5"
+
+DEFAULT_MESSAGES = {
+    400: "Bad request.",
+    401: "Please sign in.",
+    403: "Forbidden.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    413: "Request body too large (the limit is 64 KB).",
+    429: "Too many attempts. Please wait and try again.",
+    503: "The service is temporarily unavailable. Please try again shortly.",
+}
 
 
-class NotFoundHandler(BaseHandler):
-    load_session_first = False
+class AppError(HTTPError):
+    """An error whose message is meant for the user."""
 
-    def prepare(self) -> None:  # type: ignore[override]  # same for every method
-        raise AppError(404, "Not found.")
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status)
+        self.message = message
+        self.headers = headers or {}
+
+
+class ErrorPages(Replies):
+    """Mixin: every error as a page or JSON envelope, and quiet logs for outages."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message, headers = self._describe_error(status_code, exc)
+        if isinstance(exc, SessionUnavailable | StorageUnavailable):
+            status_code = 503
+            self.set_status(503)
+        if status_code == 503:
+            headers.setdefault("Retry-After", RETRY_AFTER_SECONDS)
+        for name, value in headers.items():
+            self.set_header(name, value)
+        self.set_header("Cache-Control", "no-store")
+        if self.wants_json:
+            self.write_json(True, message)
+        else:
+            self.render("error.html", status_code=status_code, message=message)
+
+    def _describe_error(
+        self, status_code: int, exc: BaseException | None
+    ) -> tuple[str, dict[str, str]]:
+        if isinstance(exc, AppError):
+            return exc.message, dict(exc.headers)
+        if isinstance(exc, SessionUnavailable | StorageUnavailable):
+            return DEFAULT_MESSAGES[503], {}
+        detail = getattr(exc, "log_message", None) or ""
+        if status_code == 403 and "xsrf" in detail.lower():
+            return (
+                "Invalid or missing XSRF token. Reload the page and try again "
+                "(API clients: send the _xsrf cookie's value as X-XSRFToken)."
+            ), {}
+        if status_code == 400 and detail.startswith("Invalid unicode"):
+            return "Form fields must be valid UTF-8 text.", {}
+        if status_code >= 500:
+            return "Something went wrong on our side. Please try again.", {}
+        return DEFAULT_MESSAGES.get(status_code, self._reason), {}
+
+    def log_exception(self, typ: Any, value: BaseException | None, tb: Any) -> None:
+        if isinstance(value, SessionUnavailable | StorageUnavailable):
+            log.warning(
+                "%s %s: backing service unavailable: %s",
+                self.request.method,
+                self.request.path,
+                value,
+            )
+            return
+        super().log_exception(typ, value, tb)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
+import tornado.web
+
 
 def _quality(accept: str, mime: str) -> float:
     """The q-value ``accept`` gives ``mime``, the most specific matching range winning."""
@@ -35,3 +39,14 @@ def prefers_json(accept: str | None) -> bool:
     if not accept:
         return False
     return _quality(accept, "application/json") > _quality(accept, "text/html")
+
+
+class Negotiation(tornado.web.RequestHandler):
+    """Mixin: ``wants_json``, decided once per request."""
+
+    #: Answer JSON whatever the Accept header says (API-only routes).
+    json_only = False
+
+    @functools.cached_property
+    def wants_json(self) -> bool:
+        return self.json_only or prefers_json(self.request.headers.get("Accept"))

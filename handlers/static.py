@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import tornado.web
 
+from handlers.headers import static_headers
+from handlers.services import services
+
 
 class StaticHandler(tornado.web.StaticFileHandler):
-    """Tornado's static handler, plus the ``X-Served-By`` header every response carries."""
+    """Tornado's static handler, plus ``X-Served-By`` and ``nosniff``."""
 
     def set_default_headers(self) -> None:
-        self.set_header("X-Served-By", self.application.settings["resources"].served_by)
-        self.set_header("X-Content-Type-Options", "nosniff")
+        self._headers.update(static_headers(services(self.application).served_by))

@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 from accounts.validation import InvalidInput, clean_status
-from handlers.base import AppError, BaseHandler
+from handlers.base import BaseHandler
+from handlers.errors import AppError
 from handlers.home import HOME_STATUSES
 from storage.errors import UnknownUser
 from storage.statuses import Status, add_status, list_statuses

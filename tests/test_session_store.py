@@ -154,7 +154,7 @@ async def test_ttl_never_exceeds_absolute_deadline(redis_prefix, resources, sync
     from sessions import RedisSessionStore
 
     store = RedisSessionStore(
-        resources.session_redis,
+        resources.sessions.redis,
         SessionConfig(idle_timeout=100, absolute_timeout=150, prefix=redis_prefix),
         clock=clock,
     )
