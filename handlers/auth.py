@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
+
+from tornado.web import Finish
 
 from accounts.validation import (
     InvalidInput,
@@ -20,7 +22,22 @@ from storage.users import create_user, delete_user, find_user_by_email
 BAD_CREDENTIALS = "Invalid e-mail or password."
 
 
-class IndexHandler(BaseHandler):
+class SignInPage(BaseHandler):
+    """The page with the sign-in and sign-up forms (rendered, never a route by itself)."""
+
+    def render_forms(self, status: int = 200, **state: Any) -> None:
+        self.set_status(status)
+        self.render(
+            "index.html",
+            login_error=state.get("login_error"),
+            login_email=state.get("login_email", ""),
+            register_error=state.get("register_error"),
+            register_name=state.get("register_name", ""),
+            register_email=state.get("register_email", ""),
+        )
+
+
+class IndexHandler(SignInPage):
     """``GET /``: the sign-in and sign-up forms; signed-in users go to ``/home``."""
 
     session_optional = True
@@ -35,31 +52,20 @@ class IndexHandler(BaseHandler):
             return
         self.render_forms()
 
-    def render_forms(self, status: int = 200, **state: Any) -> None:
-        self.set_status(status)
-        self.render(
-            "index.html",
-            login_error=state.get("login_error"),
-            login_email=state.get("login_email", ""),
-            register_error=state.get("register_error"),
-            register_name=state.get("register_name", ""),
-            register_email=state.get("register_email", ""),
-        )
 
-
-class FormHandler(IndexHandler):
-    """A POST whose HTML errors re-render the forms, keeping all but the password."""
-
-    session_optional = False
+class FormHandler(SignInPage):
+    """A POST (only) whose HTML errors re-render the forms, keeping all but the password."""
 
     def fail(
         self, status: int, message: str, headers: dict[str, str] | None = None, **state: Any
-    ) -> None:
+    ) -> NoReturn:
+        """Stop here with ``status``: JSON error envelope, or the forms with the message."""
         if self.wants_json:
             raise AppError(status, message, headers)  # send_error clears earlier headers
         for name, value in (headers or {}).items():
             self.set_header(name, value)
         self.render_forms(status, **state)
+        raise Finish()
 
 
 class RegisterHandler(FormHandler):
@@ -74,7 +80,6 @@ class RegisterHandler(FormHandler):
             password = clean_password(self.field("user_password"))
         except InvalidInput as exc:
             self.fail(400, str(exc), register_error=str(exc), **state)
-            return
         password_hash = await self.res.passwords.hash(password)
         try:
             user_id = await create_user(
@@ -83,7 +88,6 @@ class RegisterHandler(FormHandler):
         except EmailTaken:
             message = "An account with this e-mail address already exists."
             self.fail(409, message, register_error=message, **state)
-            return
         try:
             await self.start_session(user_id, user_name=name)
         except SessionUnavailable:
@@ -105,19 +109,16 @@ class LoginHandler(FormHandler):
             password = clean_login_password(self.field("user_password"))
         except InvalidInput as exc:
             self.fail(400, str(exc), login_error=str(exc), **state)
-            return
         ip = self.request.remote_ip or ""
         wait = await self.res.throttle.retry_after(email, ip)
         if wait:
             message = f"Too many failed sign-ins. Try again in {wait} seconds."
             self.fail(429, message, {"Retry-After": str(wait)}, login_error=message, **state)
-            return
         user = await find_user_by_email(self.res.db, email)
         ok = await self.res.passwords.verify(password, user.password_hash if user else None)
         if not ok or user is None:
             await self.res.throttle.record_failure(email, ip)
             self.fail(401, BAD_CREDENTIALS, login_error=BAD_CREDENTIALS, **state)
-            return
         await self.res.throttle.record_success(email, ip)
         await self.start_session(user.user_id, user_name=user.user_name)
         await self.reply(

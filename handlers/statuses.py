@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NoReturn
+
+from tornado.web import Finish
 
 from accounts.validation import InvalidInput, clean_status
 from handlers.base import BaseHandler
@@ -26,35 +28,40 @@ def status_json(status: Status) -> dict[str, Any]:
 
 
 class AddStatusHandler(BaseHandler):
+    """``POST /addStatus``: store a status (201); HTML errors re-render the home page."""
+
     async def post(self) -> None:
         user = self.require_user()
         raw = self.field("status")
         try:
             text = clean_status(raw)
         except InvalidInput as exc:
-            if self.wants_json:
-                raise AppError(400, str(exc)) from None
-            statuses = await list_statuses(self.res.db, user["user_id"], limit=HOME_STATUSES)
-            await self.reply(
-                None,
-                status=400,
-                template="home.html",
-                user=user,
-                statuses=statuses,
-                views=self.session.get("views", 0),
-                status_error=str(exc),
-                status_text=raw or "",
-            )
-            return
+            await self.fail(user, str(exc), raw or "")
         try:
             status_id = await add_status(self.res.db, user["user_id"], text)
         except UnknownUser:
             await self.end_session()
             self.signed_out()
-            return
         await self.reply(
             {"status_id": status_id, "user_status": text}, status=201, redirect_to="/home"
         )
+
+    async def fail(self, user: dict[str, Any], message: str, text: str) -> NoReturn:
+        """Stop with 400: JSON error envelope, or the home page showing the message."""
+        if self.wants_json:
+            raise AppError(400, message)
+        statuses = await list_statuses(self.res.db, user["user_id"], limit=HOME_STATUSES)
+        await self.reply(
+            None,
+            status=400,
+            template="home.html",
+            user=user,
+            statuses=statuses,
+            views=self.session.get("views", 0),
+            status_error=message,
+            status_text=text,
+        )
+        raise Finish()
 
 
 class FetchStatusHandler(BaseHandler):

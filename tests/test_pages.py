@@ -483,6 +483,17 @@ async def test_error_pages_are_pages(browser):
     assert "<h1>405</h1>" in page and "Method not allowed." in page
 
 
+@pytest.mark.parametrize("path", ["/register", "/login", "/logout", "/addStatus"])
+@pytest.mark.gen_test
+async def test_post_only_routes_answer_get_with_405(browser, unique_email, path):
+    # They used to inherit the sign-in page's GET, which rendered the forms under
+    # /register and /login.
+    await signed_in(browser, unique_email)
+    response = await browser.get(path)
+    assert response.code == 405
+    assert "<h1>405</h1>" in text_of(response)
+
+
 @pytest.mark.gen_test
 async def test_pages_are_html_even_for_json_friendly_browsers(browser):
     response = await browser.get("/", headers={"Accept": "text/html,application/json;q=0.9"})
