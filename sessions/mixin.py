@@ -85,8 +85,8 @@ class SessionMixin:
         max_age = self.session_store.config.absolute_timeout + CLOCK_SKEW_ALLOWANCE
         cached = _verified.get(value)
         if cached is not None:
-            locator, signed_at = cached
-            return locator if time.time() - signed_at < max_age else None
+            known, signed_at = cached
+            return known if time.time() - signed_at < max_age else None
         raw = self.get_signed_cookie(  # type: ignore[attr-defined]
             self.session_cookie_name, value, max_age_days=max_age / 86400, min_version=2
         )

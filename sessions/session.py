@@ -9,6 +9,7 @@ changed with ``incr`` are exact under any concurrency.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -130,7 +131,7 @@ class Session:
     def modified(self) -> bool:
         return bool(self._sets or self._deletes or self._incrs)
 
-    def pending(self) -> tuple[dict[str, str], set[str], dict[str, int]]:
+    def pending(self) -> tuple[dict[str, str], builtins.set[str], dict[str, int]]:
         """(fields to HSET, fields to HDEL, counters to HINCRBY)."""
         return dict(self._sets), set(self._deletes), dict(self._incrs)
 
