@@ -8,6 +8,7 @@
 #   BENCH_ARGS    options for the benchmark                     (make bench)
 #   STACK_ARGS    options for scripts/stack.sh                  (make stack)
 #   DB_NAME       database created by `make db` (default appdb)
+#   LOCK_ARGS     options for `uv pip compile`, e.g. --upgrade     (make lock)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -17,6 +18,7 @@ MAKEFLAGS += --no-print-directory
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 RUFF := $(VENV)/bin/ruff
+UV := $(VENV)/bin/uv
 DB_NAME ?= appdb
 export VENV
 
@@ -25,11 +27,16 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 STACK_ARGS ?=
 LOADTEST_ARGS ?=
+LOCK_ARGS ?=
+# The lock files hold every platform's hashes and fit every Python the project supports
+# (python_requires in setup.cfg), whatever machine runs `make lock`.
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet \
+              --custom-compile-command 'make lock'
 # Only the load-test options that were given are passed; the tool has its own defaults.
 LOADTEST_FLAGS := $(if $(USERS),--users=$(USERS)) $(if $(DURATION),--duration=$(DURATION)) \
                   $(if $(TARGET),--target=$(TARGET))
 
-.PHONY: help venv services db nginx run test lint format stack loadtest bench clean
+.PHONY: help venv runtime-venv lock services db nginx run test unit lint format stack loadtest bench clean
 
 help: ## Show this help
 	@echo "Usage: make TARGET [VARIABLE=value ...]"
@@ -37,12 +44,23 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
 	@echo "Variables: ARGS (run), PYTEST_ARGS (test), USERS DURATION TARGET LOADTEST_ARGS (loadtest),"
-	@echo "           BENCH_ARGS (bench), STACK_ARGS (stack), VENV (default .venv), DB_NAME (default appdb)"
+	@echo "           BENCH_ARGS (bench), STACK_ARGS (stack), LOCK_ARGS (lock), VENV (default .venv),"
+	@echo "           DB_NAME (default appdb)"
 
 # --- preparation --------------------------------------------------------------------------
 
-venv: ## Create the virtual environment and install the project (when setup.cfg/pyproject.toml changed)
-	@bash scripts/ensure-python.sh
+venv: ## Create .venv with the pinned dependencies of requirements-dev.txt (when it changed)
+	@bash scripts/ensure-python.sh requirements-dev.txt
+
+runtime-venv:
+	@bash scripts/ensure-python.sh requirements.txt
+
+lock: venv ## After a dependency change in setup.cfg: re-pin requirements*.txt with hashes (LOCK_ARGS=--upgrade)
+	$(UV) pip compile setup.cfg --extra test --extra lint $(LOCK_FLAGS) $(LOCK_ARGS) \
+	    -o requirements-dev.txt
+	$(UV) pip compile setup.cfg -c requirements-dev.txt $(LOCK_FLAGS) $(LOCK_ARGS) \
+	    -o requirements.txt
+	@bash scripts/ensure-python.sh requirements-dev.txt
 
 services: ## Make sure Redis (127.0.0.1:6379) and MariaDB (127.0.0.1:3306) answer; start or install them
 	@bash scripts/ensure-services.sh
@@ -55,16 +73,22 @@ nginx: ## Make sure nginx is available (scripts/ensure-nginx.sh)
 
 # --- use ----------------------------------------------------------------------------------
 
-run: venv db ## Serve the app on http://127.0.0.1:8888, one process per core (ARGS=...)
+run: runtime-venv db ## Serve the app on http://127.0.0.1:8888, one process per core (ARGS=...)
 	$(PYTHON) server.py $(ARGS)
 
-test: venv services nginx ## Run the whole test suite (PYTEST_ARGS=...), then ruff check
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+unit: venv ## The unit tests alone (tests/unit/: pure logic, no Redis, MariaDB or servers)
+	$(PYTHON) -m pytest -q tests/unit
+
+# The unit tests run first, before the services are even prepared, so their failures show
+# within seconds; the main run then skips them unless PYTEST_ARGS picks tests itself.
+test: venv unit services nginx ## Unit tests, then the whole suite (PYTEST_ARGS=...), then ruff check
+	$(PYTHON) -m pytest $(if $(strip $(PYTEST_ARGS)),$(PYTEST_ARGS),--ignore=tests/unit)
 	$(RUFF) check .
 
-lint: venv ## ruff check and ruff format --check
+lint: venv ## ruff check, ruff format --check, and mypy --strict on sessions/
 	$(RUFF) check .
 	$(RUFF) format --check .
+	$(PYTHON) -m mypy
 
 format: venv ## Apply ruff format and ruff's safe fixes
 	$(RUFF) format .

@@ -1,37 +1,49 @@
 #!/usr/bin/env bash
-# Create the virtual environment and install the project into it (editable, with the
-# `test` extra), but only when setup.cfg or pyproject.toml changed since the last install.
+# Create the virtual environment and install the pinned dependencies into it, with their
+# hashes checked, but only when the lock file changed since the last install.
+#
+#   scripts/ensure-python.sh [LOCK]    LOCK: requirements-dev.txt (default: runtime, test
+#                                      and lint) or requirements.txt (runtime only)
+#
+# The app itself is not installed: it runs from its checkout (README, "Dependencies").
 #
 # Environment:
 #   VENV     where the virtual environment lives (default: .venv in the repository root)
 #   PYTHON3  the interpreter that creates it (default: python3; 3.11 or newer)
 #
-# The stamp file $VENV/.installed holds a hash of setup.cfg, pyproject.toml and the
-# interpreter version; it is written only after a successful install.
+# The stamp file $VENV/.installed-<LOCK> holds a hash of that lock file and the
+# interpreter; it is written only after a successful install.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cd "$REPO_ROOT"
+LOCK="${1:-requirements-dev.txt}"
+[[ -f "$LOCK" ]] || die "no lock file $LOCK (make lock writes it from setup.cfg)"
 VENV="${VENV:-.venv}"
 [[ "$VENV" = /* ]] || VENV="$REPO_ROOT/$VENV"
 PYTHON3="${PYTHON3:-python3}"
-STAMP="$VENV/.installed"
 VENV_PY="$VENV/bin/python"
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
+stamp_of() { printf '%s/.installed-%s' "$VENV" "$(basename "$1")"; }
+
 wanted_stamp() {
-    # The venv's own interpreter version is part of the stamp: a venv rebuilt on another
-    # Python reinstalls.
+    # The venv's own interpreter is part of the stamp: a venv rebuilt on another Python
+    # reinstalls.
     {
-        sha256sum setup.cfg pyproject.toml
+        sha256sum "$1"
         readlink -f "$VENV_PY" 2>/dev/null || true
     } | sha256sum | cut -d' ' -f1
 }
 
-# Fast path: venv interpreter present and the stamp matches.
-if [[ -x "$VENV_PY" && -f "$STAMP" && "$(cat "$STAMP")" == "$(wanted_stamp)" ]]; then
+current() { [[ -f "$(stamp_of "$1")" && "$(cat "$(stamp_of "$1")")" == "$(wanted_stamp "$1")" ]]; }
+
+# Fast path: the venv runs and this lock (or the development lock, which pins a superset
+# at the same versions: `make lock` compiles requirements.txt with it as constraints) is
+# installed as it is now.
+if [[ -x "$VENV_PY" ]] && { current "$LOCK" || current requirements-dev.txt; }; then
     exit 0
 fi
 
@@ -67,16 +79,22 @@ if [[ ! -x "$VENV_PY" ]]; then
     ensure_base_python
     "$PYTHON3" -m venv "$VENV"
     say "created virtual environment $VENV ($("$VENV_PY" -V 2>&1))"
-    "$VENV_PY" -m pip install -q --upgrade pip
-    say "upgraded pip to $("$VENV_PY" -m pip --version | cut -d' ' -f2)"
 fi
 
+# Earlier versions installed the app itself (editable); it runs from the checkout now.
+if "$VENV_PY" -m pip show -q tornado-redis-sessions-app >/dev/null 2>&1; then
+    "$VENV_PY" -m pip uninstall -q -y tornado-redis-sessions-app
+    say "removed the old editable install of the app from $VENV"
+fi
+
+# Every file pip downloads must match a hash in the lock, and every package must be pinned.
+"$VENV_PY" -m pip install -q --require-hashes -r "$LOCK"
 # setuptools stays below 82 (the `test` extra pins it): pytest-tornado needs pkg_resources.
-"$VENV_PY" -m pip install -q -e '.[test]'
-"$VENV_PY" - <<'EOF' || die "pytest-tornado is installed but pkg_resources is not (setuptools must stay <82)"
+"$VENV_PY" - <<'PY' || die "pytest-tornado is installed but pkg_resources is not (setuptools must stay <82)"
 import importlib.util, sys
 if importlib.util.find_spec("pytest_tornado") and not importlib.util.find_spec("pkg_resources"):
     sys.exit(1)
-EOF
-wanted_stamp >"$STAMP"
-say "installed the project with its test extra into $VENV"
+PY
+rm -f "$VENV/.installed" # the stamp of earlier versions
+wanted_stamp "$LOCK" >"$(stamp_of "$LOCK")"
+say "installed $LOCK into $VENV"
