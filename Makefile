@@ -4,7 +4,7 @@
 #   VENV          virtual environment directory (default .venv)
 #   ARGS          options for server.py                         (make run)
 #   PYTEST_ARGS   options for pytest                            (make test)
-#   USERS, DURATION, TARGET, LOADTEST_ARGS                      (make loadtest)
+#   USERS, DURATION, TARGET, LOADTEST_ARGS       (make loadtest, make loadtest-ui)
 #   BENCH_ARGS    options for the benchmark                     (make bench)
 #   STACK_ARGS    options for scripts/stack.sh                  (make stack)
 #   DB_NAME       database created by `make db` (default appdb)
@@ -32,18 +32,21 @@ LOCK_ARGS ?=
 # (python_requires in setup.cfg), whatever machine runs `make lock`.
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet \
               --custom-compile-command 'make lock'
-# Only the load-test options that were given are passed; the tool has its own defaults.
-LOADTEST_FLAGS := $(if $(USERS),--users=$(USERS)) $(if $(DURATION),--duration=$(DURATION)) \
-                  $(if $(TARGET),--target=$(TARGET))
+USERS ?= 10
+DURATION ?= 30
+TARGET ?= http://127.0.0.1:8888
+# Users start over about two seconds; sessions in progress get 20 s to finish at the end.
+LOCUST := $(PYTHON) -m locust -f loadtest/locustfile.py --host=$(TARGET) --users=$(USERS) \
+          --spawn-rate=$(shell echo $$(( ($(USERS) + 1) / 2 ))) --stop-timeout=20
 
-.PHONY: help venv runtime-venv lock services db nginx run test unit lint format stack loadtest bench clean
+.PHONY: help venv runtime-venv lock services db nginx run test unit lint format stack loadtest loadtest-ui bench clean
 
 help: ## Show this help
 	@echo "Usage: make TARGET [VARIABLE=value ...]"
 	@echo
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
-	@echo "Variables: ARGS (run), PYTEST_ARGS (test), USERS DURATION TARGET LOADTEST_ARGS (loadtest),"
+	@echo "Variables: ARGS (run), PYTEST_ARGS (test), USERS DURATION TARGET LOADTEST_ARGS (loadtest*),"
 	@echo "           BENCH_ARGS (bench), STACK_ARGS (stack), LOCK_ARGS (lock), VENV (default .venv),"
 	@echo "           DB_NAME (default appdb)"
 
@@ -97,8 +100,12 @@ format: venv ## Apply ruff format and ruff's safe fixes
 stack: venv db nginx ## App processes behind nginx on http://127.0.0.1:8080 (STACK_ARGS=...)
 	bash scripts/stack.sh $(STACK_ARGS)
 
-loadtest: venv db ## Load test (USERS=, DURATION=, TARGET=, LOADTEST_ARGS=...)
-	$(PYTHON) -m loadtest $(strip $(LOADTEST_FLAGS) $(LOADTEST_ARGS))
+loadtest: venv ## Headless Locust run with a live progress line (USERS= DURATION= TARGET= LOADTEST_ARGS=)
+	$(LOCUST) --headless --run-time=$(DURATION)s --only-summary --html=reports/loadtest.html \
+	    --sharing-json=reports/loadtest-sharing.json $(LOADTEST_ARGS)
+
+loadtest-ui: venv ## Locust's web UI on http://127.0.0.1:8089, with a Session sharing tab
+	$(LOCUST) --web-host=127.0.0.1 --sharing-json=reports/loadtest-sharing.json $(LOADTEST_ARGS)
 
 bench: venv db ## Benchmarks; writes docs/PERFORMANCE.md (BENCH_ARGS=...)
 	$(PYTHON) -m bench $(BENCH_ARGS)

@@ -1,76 +1,168 @@
-"""The load test: a short real run against two forked processes, and its checker.
+"""The Locust load test: a short real run against two forked processes, and its checks.
 
-The end-to-end test runs ``python -m loadtest`` as a user would, against
-``server.py --processes=2``, and reads its JSON summary and HTML report. The other tests
-feed the checking and reporting code a fabricated history, to show that every kind of
-violation is caught and reported, and that a correct history passes.
+The first test runs Locust headless on ``loadtest/locustfile.py`` as a user would,
+against ``server.py --processes=2``, and reads Locust's CSV statistics, its HTML report
+and the sharing JSON. The second runs it against a server that lies (a ``views`` counter
+that never moves, statuses that vanish, a logout that keeps the session) and checks
+that each lie lands in Locust's failure table and fails the run. The others feed the
+checker a fabricated history.
 """
 
 from __future__ import annotations
 
+import asyncio
+import csv
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
+import tornado.httpserver
+import tornado.web
 
-from loadtest.checks import UserLedger, ViolationLog
-from loadtest.config import Config
-from loadtest.report_html import render_html
-from loadtest.report_json import summary
-from loadtest.report_text import render_text
-from loadtest.result import RunResult, UserSummary
-from loadtest.sharing import SharingLog
-from loadtest.stats import Histogram, RunStats
-from loadtest.verdict import evaluate
-from tests.support.server_process import REPO_ROOT
+from loadtest.checks import SharingMatrix, UserLedger, ViolationLog, render_violations_text
+from tests.support.server_process import REPO_ROOT, free_port
 
 USERS = 8
+ROUTES = ("/register", "/login", "/home", "/addStatus", "/fetchStatus", "/whoami", "/logout")
+
+
+def run_locust(target: str, out: Path, *args: str, seconds: int = 6) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable, "-m", "locust", "-f", "loadtest/locustfile.py", "--headless",
+        f"--host={target}", f"--run-time={seconds}s", "--stop-timeout=10", "--only-summary",
+        f"--html={out / 'report.html'}", f"--csv={out / 'stats'}",
+        f"--sharing-json={out / 'sharing.json'}", "--progress=lines", "--think=0.05", *args,
+    ]  # fmt: skip
+    return subprocess.run(
+        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=seconds + 60
+    )
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def test_load_run_shares_sessions_across_processes(spawn_server, tmp_path):
     server = spawn_server(processes=2)
-    out_json, out_html = tmp_path / "summary.json", tmp_path / "report.html"
-    proc = subprocess.run(
-        [
-            sys.executable, "-m", "loadtest",
-            f"--target={server.url}", f"--users={USERS}", "--duration=6", "--ramp=1",
-            "--think=0.05", "--actions=8", "--new-connection-every=2", "--seed=1",
-            "--require-sharing", "--progress=lines",
-            f"--json={out_json}", f"--report={out_html}",
-        ],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    proc = run_locust(
+        server.url, tmp_path, f"--users={USERS}", f"--spawn-rate={USERS}", "--actions=8",
+        "--new-connection-every=2", "--require-sharing",
     )  # fmt: skip
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
-    assert "Result: PASS" in proc.stdout
+    assert "users were served by 2 or more processes" in proc.stdout
+    assert "violations: none" in proc.stdout
+    assert "requests" in proc.stderr and "shared" in proc.stderr  # the progress line
 
-    result = json.loads(out_json.read_text())
-    assert result["passed"] and result["violations"]["total"] == 0, output
-    assert result["errors"] == 0 and result["unfinished_users"] == 0
-    checks = result["checks"]
-    assert checks["views"] > 0 and checks["fetches"] > 0 and checks["statuses"] > 0
-    assert checks["logout"] > 0 and checks["signed-in"] > 100
-    routes = result["routes"]
-    for route in ("POST /register", "POST /login", "GET /home", "POST /addStatus",
-                  "GET /fetchStatus", "GET /whoami", "POST /logout"):  # fmt: skip
-        assert routes[route]["requests"] > 0, route
+    stats = {row["Name"]: row for row in read_csv(tmp_path / "stats_stats.csv")}
+    for route in (*ROUTES, "/home (old cookie)"):
+        assert int(stats[route]["Request Count"]) > 0, route
+    assert int(stats["Aggregated"]["Failure Count"]) == 0, output
 
-    # Both worker processes (never the parent) served the signed-in users, and the
-    # matrix shows most users, and single sessions, served by both of them.
-    sharing = result["sharing"]
+    report = json.loads((tmp_path / "sharing.json").read_text())
+    checks = report["checks"]
+    assert checks["total"] == 0, checks["examples"]
+    for name in ("views", "fetches", "statuses", "logout", "identity"):
+        assert checks["checks"][name] > 0, name
+    assert checks["checks"]["signed-in"] > 100
+
+    # Both worker processes (never the parent) served the signed-in users; most users,
+    # and single sessions, were served by both.
+    sharing = report["sharing"]
     assert len(sharing["processes"]) == 2, sharing["processes"]
     assert str(server.pid) not in {p.rpartition(":")[2] for p in sharing["processes"]}
+    assert sharing["users"] == USERS and len(sharing["matrix"]) == USERS
     assert sharing["users_shared"] >= USERS // 2, sharing["users_by_process_count"]
     assert sharing["sessions_shared"] >= 1
-    assert len(sharing["users"]) == USERS
-    assert "users were served by 2 processes" in proc.stdout
 
-    html = out_html.read_text()
-    assert html.count("<svg") >= 3 and "Throughput over time" in html
-    assert "Latency over time" in html and "Signed-in requests per user" in html
-    assert "<script" not in html and "http://www.w3.org/2000/svg" in html
-    assert "src=" not in html and "<link" not in html
+    html = (tmp_path / "report.html").read_text()
+    assert "Locust" in html and "<section id='session-sharing'" in html
+    assert "<section id='correctness'" in html and "no violation" in html
+
+
+class _LyingHome(tornado.web.RequestHandler):
+    """Signs anyone in, forgets every status, never counts a visit, never logs out."""
+
+    def get(self, path: str) -> None:
+        self.set_header("X-Served-By", "liar:1")
+        if path == "":
+            self.set_cookie("_xsrf", "token")
+            self.write("sign in")
+        elif path == "home":
+            self.write({"error": False, "message": {"user_name": self._name(), "views": 1}})
+        elif path == "whoami":
+            self.write({"error": False, "message": {"user_name": self._name(), "user_id": 1}})
+        elif path == "fetchStatus":
+            self.write(json.dumps({"error": False, "message": []}))
+        else:
+            self.send_error(404)
+
+    def post(self, path: str) -> None:
+        self.set_header("X-Served-By", "liar:1")
+        if path in ("register", "login"):
+            self.set_cookie("name", quote(self.get_argument("user_name", "") or self._name()))
+            self.set_cookie("sid", "s" + path)
+        elif path == "logout":
+            self.clear_cookie("sid")
+        self.set_status(201 if path in ("register", "addStatus") else 200)
+        self.write({"error": False, "message": "ok"})
+
+    def _name(self) -> str:
+        return unquote(self.get_cookie("name") or "")
+
+
+@pytest.fixture
+def lying_server() -> Iterator[str]:
+    """A server on a free loopback port, in its own thread and event loop."""
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/(.*)", _LyingHome)]))
+        server.listen(port, "127.0.0.1")
+        loop.call_soon(started.set)
+        loop.run_forever()
+        server.stop()
+        loop.run_until_complete(server.close_all_connections())
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    yield f"http://127.0.0.1:{port}"
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def test_violations_fail_the_run_through_the_failure_table(lying_server, tmp_path):
+    proc = run_locust(
+        lying_server, tmp_path, "--users=2", "--spawn-rate=2", "--actions=6", seconds=3
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    failures = read_csv(tmp_path / "stats_failures.csv")
+    by_name: dict[str, set[str]] = {}
+    for row in failures:
+        by_name.setdefault(row["Name"], set()).add(row["Error"])
+    messages = "\n".join(sorted(m for ms in by_name.values() for m in ms))
+    assert any("views: the views counter" in m for m in by_name["/home"]), messages
+    assert any("logout:" in m for m in by_name["/home (old cookie)"]), messages
+    assert any("status-missing:" in m for m in by_name["/fetchStatus"]), messages
+
+    report = json.loads((tmp_path / "sharing.json").read_text())
+    kinds = report["checks"]["by_kind"]
+    assert kinds["views"] > 0 and kinds["logout"] > 0 and kinds["status-missing"] > 0
+    assert "views is 1, expected 2" in proc.stdout
+    html = (tmp_path / "report.html").read_text()
+    assert "status-missing" in html and "no violation" not in html
 
 
 # --- the checker, fed a fabricated history ---------------------------------------------
@@ -85,19 +177,19 @@ def _ledger(log: ViolationLog) -> UserLedger:
 def test_correct_history_has_no_violation():
     log = ViolationLog()
     ledger = _ledger(log)
-    assert ledger.answer("GET /home", 200, None, 1.0)
-    ledger.home("GET /home", 1, 1.0)
+    assert ledger.answer("/home", 200, None) == []
+    assert ledger.home("/home", 1) == []
     ledger.home_unknown()  # a timed-out visit may or may not have counted...
-    ledger.home("GET /home", 3, 2.0)  # ...so 2 or 3 are both right here
+    assert ledger.home("/home", 3) == []  # ...so 2 or 3 are both right here
     ledger.posted("one")
-    ledger.maybe_posted("lost in transit")  # may be absent
+    ledger.posted("lost in transit", certain=False)  # may be absent
     ledger.posted("two")
-    ledger.fetched("GET /fetchStatus", ["two", "one"], 1000, 3.0)
-    ledger.identity("GET /whoami", "Ann", 7, 3.5)
+    assert ledger.fetched("/fetchStatus", ["two", "one"], 1000) == []
+    assert ledger.identity("/whoami", "Ann", 7) == []
     ledger.sign_out()
-    ledger.after_logout("GET /home (old cookie)", 401, None, 4.0)
+    assert ledger.after_logout("/home (old cookie)", 401, None) == []
     ledger.sign_in()  # a new session starts counting from zero
-    ledger.home("GET /home", 1, 5.0)
+    assert ledger.home("/home", 1) == []
     assert log.total == 0, [v.describe() for v in log.examples]
     assert log.checks["views"] == 3 and log.checks["statuses"] == 2
 
@@ -105,22 +197,25 @@ def test_correct_history_has_no_violation():
 def test_checker_reports_every_violation():
     log = ViolationLog()
     ledger = _ledger(log)
-    ledger.home("GET /home", 1, 1.0)
-    ledger.home("GET /home", 5, 2.0)  # two visits, views 5
-    ledger.posted("kept")
-    ledger.posted("lost")
-    ledger.posted("twice")
-    ledger.fetched("GET /fetchStatus", ["twice", "twice", "kept", "never posted"], 1000, 3.0)
-    ledger.fetched("GET /fetchStatus", ["kept", "twice"], 1000, 3.5)  # old first
-    ledger.identity("GET /whoami", "Bob", 7, 3.6)
-    assert not ledger.answer("GET /home", 401, None, 4.0)
+    ledger.home("/home", 1)
+    [views] = ledger.home("/home", 5)  # two visits, views 5
+    assert views.kind == "views" and "views is 5, expected 2" in views.detail
+    for text in ("kept", "lost", "twice"):
+        ledger.posted(text)
+    found = ledger.fetched("/fetchStatus", ["twice", "twice", "kept", "never posted"], 1000)
+    assert {v.kind for v in found} == {"status-duplicate", "status-unexpected", "status-missing"}
+    [order] = ledger.fetched("/fetchStatus", ["kept", "twice", "lost"], 1000)  # old first
+    assert order.kind == "status-order"
+    assert [v.kind for v in ledger.identity("/whoami", "Bob", 7)] == ["wrong-user"]
+    assert [v.kind for v in ledger.answer("/home", 401, None)] == ["signed-out"]
     assert not ledger.signed_in
     ledger.sign_in()
-    assert not ledger.answer("POST /addStatus", 303, "/", 5.0)  # HTML-style sign-out
-    ledger.after_logout("GET /home (old cookie)", 200, None, 6.0)
+    [redirect] = ledger.answer("/addStatus", 303, "/")  # HTML-style sign-out
+    assert "answered 303 (redirect to /) while signed in" in redirect.detail
+    [logout] = ledger.after_logout("/home (old cookie)", 200, None)
+    assert logout.kind == "logout"
 
-    kinds = dict(log.counts)
-    assert kinds == {
+    assert dict(log.counts) == {
         "views": 1,
         "status-missing": 1,
         "status-duplicate": 1,
@@ -130,59 +225,28 @@ def test_checker_reports_every_violation():
         "signed-out": 2,
         "logout": 1,
     }
-    described = "\n".join(v.describe() for v in log.examples)
-    assert "views is 5, expected 2" in described
-    assert "'lost' was posted" in described and "'twice' appears 2 times" in described
-    assert "answered 401 while signed in" in described
-    assert "answered 303 (redirect to /) while signed in" in described
-
-    # The verdict fails, and both reports list every violation.
-    stats = RunStats()
-    stats.record("GET /home", 1.0, 0.01, "200", False, "host:1")
-    result = RunResult(
-        config=Config(users=1, duration=1.0, report=None),
-        run_id="test",
-        started_at="2026-01-01T00:00:00+00:00",
-        elapsed=1.0,
-        stats=stats,
-        sharing=SharingLog(1),
-        violations=log,
-        users=[UserSummary(0, "a@example.com", 2, 2, 3, True)],
-    )
-    verdict = evaluate(result)
-    assert not verdict.passed and verdict.exit_code == 1
-    assert "9 correctness violation(s), 0 allowed" in verdict.failures[0]
-    text = render_text(result, verdict)
-    html = render_html(result, verdict)
+    # A problem with one status is reported once, not again on every later fetch.
+    assert ledger.fetched("/fetchStatus", ["twice", "twice", "kept"], 1000) == []
+    text = render_violations_text(log)
+    assert "violations: 9" in text
     for violation in log.examples:
         assert violation.describe() in text
-    assert "Result: FAIL" in text and "FAIL" in html and "status-missing" in html
-    assert summary(result, verdict)["violations"]["by_kind"]["views"] == 1
 
 
-def test_errors_and_missing_sharing_fail_the_run():
-    stats = RunStats()
-    stats.record("GET /home", 1.0, 0.01, "200", False, "host:1")
-    stats.record("GET /home", 1.1, 0.01, "ServerDisconnectedError", True)
-    sharing = SharingLog(1)
-    sharing.record(0, 1, "host:1")
-    result = RunResult(
-        config=Config(users=1, report=None, require_sharing=True),
-        run_id="test",
-        started_at="2026-01-01T00:00:00+00:00",
-        elapsed=1.0,
-        stats=stats,
-        sharing=sharing,
-        violations=ViolationLog(),
-    )
-    failures = "\n".join(evaluate(result).failures)
-    assert "1 of 2 requests failed" in failures and "ServerDisconnectedError" in failures
-    assert "no session was served by more than one process" in failures
-
-
-@pytest.mark.parametrize("q, expected", [(50, 0.500), (90, 0.900), (99, 0.990), (100, 1.0)])
-def test_histogram_percentiles_within_one_percent(q, expected):
-    histogram = Histogram()
-    for ms in range(1, 1001):
-        histogram.record(ms / 1000)
-    assert histogram.percentile(q) == pytest.approx(expected, rel=0.01)
+def test_sharing_matrix_counts_processes_and_hosts():
+    matrix = SharingMatrix()
+    for served_by in ("a:10", "a:11", "a:10"):
+        matrix.record(0, 1, served_by)
+    matrix.record(0, 2, "a:10")
+    matrix.record(1, 1, "b:10")
+    matrix.record(1, 1, "a:11")
+    summary = matrix.summary()
+    assert summary["processes"] == ["a:10", "a:11", "b:10"] and summary["hosts"] == ["a", "b"]
+    assert summary["users_shared"] == 2 and summary["users_on_several_hosts"] == 1
+    assert summary["sessions"] == 3 and summary["sessions_shared"] == 2
+    rows = {row.user: row for row in matrix.rows()}
+    assert rows[0].by_process == {"a:10": 3, "a:11": 1} and rows[0].sessions == 2
+    assert rows[1].hosts == 2
+    assert "1/2 users were served by 2 or more hosts" in matrix.headline()
+    text = matrix.render_text()
+    assert "P1 = a:10, P2 = a:11, P3 = b:10" in text
