@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from bench.client import Connection, expect, form
 from bench.context import Context
@@ -112,13 +111,11 @@ async def _warm_up(server: Server, fx: Fixture, route: Route, count: int) -> Non
 def run(ctx: Context, app: Server) -> RoundTrips:
     o, fx = ctx.opts, ctx.fixture
     assert fx is not None
-    url = urlsplit(o.redis_url)
-    db = int((url.path or "/0").lstrip("/") or 0)
     mysql = MysqlStatus(o.mysql_url)
     counts = []
     try:
         background = mysql.background()
-        with RedisMonitor(url.hostname or "127.0.0.1", url.port or 6379, db) as mon:
+        with RedisMonitor(o.redis_url) as mon:
             redis_background = background_reads(mon.client)
             for route in ROUTES:
                 n = o.login_requests if route.body == "login" else o.requests

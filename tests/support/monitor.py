@@ -1,85 +1,124 @@
-"""Count the commands Redis receives, as Redis itself reports them (``MONITOR``).
+"""Watch the commands Redis executes, as Redis itself reports them (``MONITOR``).
 
-Commands a Lua script runs are reported by MONITOR with ``[<db> lua]``; they are not
-round trips and are excluded. ``commands()`` waits for a marker command, sent after
-the traffic under test, so every earlier command has been seen.
+:class:`CommandLog` reads redis-py's ``monitor()`` on a thread and keeps every command
+in order. Redis feeds MONITOR in execution order, so a marker (an ``ECHO`` sent on
+another connection) delimits exactly the commands before and after it: ``mark()``
+sends one and waits until it is seen. Commands a Lua script runs are reported with the
+client ``lua``; they are no round trip. The benchmark's counter
+(``bench.redis_monitor``) is built on the same log.
+
+:class:`RedisMonitor` is the tests' view: the round trips since the last ``clear()``
+whose line mentions a text.
 """
 
 from __future__ import annotations
 
 import secrets
-import socket
 import threading
-from urllib.parse import urlsplit
+import time
+from dataclasses import dataclass
+from typing import Any
 
 import redis
 
 
-class RedisMonitor:
-    def __init__(self, redis_url: str) -> None:
-        parts = urlsplit(redis_url)
-        self._addr = (parts.hostname or "127.0.0.1", parts.port or 6379)
-        self._url = redis_url
-        self._lines: list[str] = []
+@dataclass(frozen=True)
+class Command:
+    """One command as MONITOR reported it."""
+
+    db: int
+    client: str  # "address:port", "lua" for a script's commands, "unix" or ""
+    args: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.args[0].upper() if self.args else ""
+
+    @property
+    def from_script(self) -> bool:
+        return self.client == "lua"
+
+    def __str__(self) -> str:
+        """Like MONITOR's own line: ``[9 127.0.0.1:5000] "GET" "key"``."""
+        return f"[{self.db} {self.client}] " + " ".join(f'"{arg}"' for arg in self.args)
+
+
+def _command(entry: dict[str, Any]) -> Command:
+    client = entry["client_type"]
+    if client == "tcp":
+        client = f"{entry['client_address']}:{entry['client_port']}"
+    return Command(entry["db"], client, tuple(entry["command"].split(" ")))
+
+
+class CommandLog:
+    """``with CommandLog(client) as log: i = log.mark(); ...; log.since(i)``."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client  # also sends the markers
+        self._monitor = client.monitor()
+        self._commands: list[Command] = []
         self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = threading.Thread(target=self._read, name="redis-monitor", daemon=True)
+
+    def __enter__(self) -> CommandLog:
+        self._monitor.__enter__()
+        self._thread.start()
+        self.mark()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._monitor.__exit__()  # closes the connection: the reading thread ends
+        self._thread.join(timeout=5)
+
+    def _read(self) -> None:
+        try:
+            for entry in self._monitor.listen():
+                if entry is not None:
+                    with self._lock:
+                        self._commands.append(_command(entry))
+        except (redis.RedisError, OSError, ValueError):
+            return  # the connection was closed by __exit__ (or by Redis)
+
+    def mark(self, timeout: float = 30.0) -> int:
+        """Send a marker; when MONITOR has shown it, return its index in the log."""
+        marker = "monitor-mark-" + secrets.token_hex(6)
+        self.client.echo(marker)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                for i in range(len(self._commands) - 1, -1, -1):
+                    if marker in self._commands[i].args:
+                        return i
+            time.sleep(0.005)
+        raise TimeoutError("MONITOR did not show the marker")
+
+    def between(self, start: int, end: int) -> list[Command]:
+        """The commands after index ``start`` and before index ``end``."""
+        with self._lock:
+            return self._commands[start + 1 : end]
+
+
+class RedisMonitor:
+    """Round trips since the last ``clear()``, as MONITOR lines (tests)."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._client = redis.Redis.from_url(redis_url, decode_responses=True)
+        self._log = CommandLog(self._client)
+        self._start = 0
 
     def __enter__(self) -> RedisMonitor:
-        self._sock = socket.create_connection(self._addr, timeout=5)
-        self._sock.sendall(b"MONITOR\r\n")
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-        self._wait_for(self._mark())
+        self._log.__enter__()
         self.clear()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._sock is not None:
-            self._sock.close()
-
-    def _read(self) -> None:
-        buffer = b""
-        assert self._sock is not None
-        while True:
-            try:
-                chunk = self._sock.recv(65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            buffer += chunk
-            *complete, buffer = buffer.split(b"\r\n")
-            with self._lock:
-                self._lines.extend(line.decode(errors="replace") for line in complete)
-
-    def _mark(self) -> str:
-        marker = "monitor-mark-" + secrets.token_hex(4)
-        client = redis.Redis.from_url(self._url)
-        try:
-            client.echo(marker)
-        finally:
-            client.close()
-        return marker
-
-    def _wait_for(self, marker: str, timeout: float = 5.0) -> None:
-        import time
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if any(marker in line for line in self._lines):
-                    return
-            time.sleep(0.01)
-        raise TimeoutError("MONITOR did not report the marker")
+        self._log.__exit__()
+        self._client.close()
 
     def clear(self) -> None:
-        with self._lock:
-            self._lines.clear()
+        self._start = self._log.mark()
 
     def commands(self, containing: str) -> list[str]:
         """Round trips since the last clear() whose arguments include ``containing``."""
-        self._wait_for(self._mark())
-        with self._lock:
-            lines = list(self._lines)
-        return [line for line in lines if containing in line and " lua]" not in line]
+        lines = self._log.between(self._start, self._log.mark())
+        return [str(c) for c in lines if not c.from_script and containing in str(c)]
