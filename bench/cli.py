@@ -19,8 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 from types import FrameType
-from urllib.parse import urlsplit
 
+import psutil
 import redis
 
 from bench import memory, report, roundtrips, session_cost, storm, via_nginx, wrk
@@ -30,6 +30,7 @@ from bench.mysql_status import MysqlStatus
 from bench.options import Options, parse
 from bench.procs import REPO_ROOT, alive
 from bench.users import register_users
+from storage.urls import parse_mysql_url
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:
@@ -40,13 +41,10 @@ def other_load() -> list[str]:
     """Command lines of test or load-test runs that would disturb the figures."""
     found = []
     me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if proc.info["pid"] == me or not proc.info["cmdline"]:
             continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-        except OSError:
-            continue
+        cmd = " ".join(proc.info["cmdline"])
         if "pytest" in cmd or "-m loadtest" in cmd or "locust" in cmd:
             found.append(cmd[:120])
     return found
@@ -125,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(REPO_ROOT)
     started = dt.datetime.now()
     wrk_bin = wrk.ensure_wrk()
-    url = urlsplit(o.redis_url)
     client = redis.Redis.from_url(o.redis_url)
     redis_pid = int(client.info("server")["process_id"])
     status = MysqlStatus(o.mysql_url)
@@ -176,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     if o.out != "-":
         report.write(REPO_ROOT / o.out, section)
         print(
-            f"\nwrote {o.out} (database {url.path.lstrip('/')} of Redis flushed, "
-            f"{o.mysql_url.rsplit('/', 1)[-1]} dropped)",
+            f"\nwrote {o.out} (database {client.connection_pool.connection_kwargs.get('db', 0)}"
+            f" of Redis flushed, {parse_mysql_url(o.mysql_url).database} dropped)",
             flush=True,
         )
     return 0

@@ -21,10 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from supervisor import child_pids
+import psutil
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -37,36 +36,25 @@ def free_port() -> int:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid`` so far (0 when it has exited)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.NoSuchProcess:
         return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    return times.user + times.system
 
 
 def machine_busy_seconds() -> float:
     """CPU seconds all cores have spent busy (not idle, not waiting for I/O) since boot."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + t.irq + t.softirq + t.steal
 
 
 def rss_mb(pid: int) -> float:
-    """VmRSS of ``pid`` in MiB, from /proc/<pid>/status."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+    """Resident memory (VmRSS) of ``pid`` in MiB."""
+    return psutil.Process(pid).memory_info().rss / (1 << 20)
 
 
 def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return psutil.pid_exists(pid)
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
@@ -109,7 +97,13 @@ class Server:
 
     def workers(self) -> list[int]:
         """The worker PIDs (children of the parent), or the parent when it does not fork."""
-        pids = sorted(child_pids(self.proc.pid)) if self.forks else [self.proc.pid]
+        if not self.forks:
+            pids = [self.proc.pid]
+        else:
+            try:
+                pids = sorted(c.pid for c in psutil.Process(self.proc.pid).children())
+            except psutil.NoSuchProcess:
+                pids = []
         self.seen_workers.update(pids)
         return pids
 

@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from supervisor import child_pids
 from tests.support.http import Client
+from tests.support.procs import worker_pids
 
 
 def email(tag: str) -> str:
@@ -35,7 +35,7 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
 
 def test_one_login_is_used_by_both_processes(spawn_server):
     server = spawn_server(processes=2)
-    workers = set(wait_for(lambda: len(child_pids(server.pid)) == 2 and child_pids(server.pid)))
+    workers = set(wait_for(lambda: len(worker_pids(server.pid)) == 2 and worker_pids(server.pid)))
     client = Client(server.url)
     assert client.register("Both", email("both")).status == 201
 
@@ -73,7 +73,7 @@ def test_fifty_concurrent_visits_over_two_processes_count_exactly(spawn_server):
 def test_sigterm_lets_in_flight_requests_finish_and_parent_exits_zero(spawn_server):
     # At work factor 14 one bcrypt hash takes about a second: a request in flight.
     server = spawn_server(processes=2, args=["--bcrypt_rounds=14"])
-    workers = wait_for(lambda: len(child_pids(server.pid)) == 2 and child_pids(server.pid))
+    workers = wait_for(lambda: len(worker_pids(server.pid)) == 2 and worker_pids(server.pid))
     client = Client(server.url)
     client.get("/")  # the XSRF cookie first, so the POST below is the slow request
     result: dict[str, object] = {}
@@ -98,13 +98,13 @@ def test_sigterm_lets_in_flight_requests_finish_and_parent_exits_zero(spawn_serv
 
 def test_a_killed_worker_is_restarted(spawn_server):
     server = spawn_server(processes=2)
-    before = set(wait_for(lambda: len(child_pids(server.pid)) == 2 and child_pids(server.pid)))
+    before = set(wait_for(lambda: len(worker_pids(server.pid)) == 2 and worker_pids(server.pid)))
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
     after = set(
         wait_for(
             lambda: (
-                (pids := set(child_pids(server.pid)))
+                (pids := set(worker_pids(server.pid)))
                 and len(pids) == 2
                 and victim not in pids
                 and pids
@@ -164,7 +164,7 @@ def test_cookie_secret_rotation_newest_signs_all_verify(spawn_server):
 
 def test_reuse_port_gives_each_worker_its_own_socket_and_shares_sessions(spawn_server):
     server = spawn_server(processes=2, args=["--reuse_port"])
-    workers = set(wait_for(lambda: len(child_pids(server.pid)) == 2 and child_pids(server.pid)))
+    workers = set(wait_for(lambda: len(worker_pids(server.pid)) == 2 and worker_pids(server.pid)))
     client = Client(server.url)
     assert client.register("Ports", email("ports")).status == 201
     pids = [client.get("/whoami").pid for _ in range(60)]
@@ -205,7 +205,7 @@ def test_a_signal_to_the_whole_group_stops_cleanly(spawn_server, sig):
     # which forwards SIGTERM on top: each worker gets two signals and must still drain
     # and exit 0, not be killed and restarted.
     server = spawn_server(processes=2)
-    workers = wait_for(lambda: len(child_pids(server.pid)) == 2 and child_pids(server.pid))
+    workers = wait_for(lambda: len(worker_pids(server.pid)) == 2 and worker_pids(server.pid))
     os.killpg(server.pid, sig)
     assert server.proc.wait(timeout=15) == 0
     log = server.log()

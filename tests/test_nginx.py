@@ -43,6 +43,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
+from tests.support.procs import established_connections_to, worker_pids
 from tests.support.server_process import REPO_ROOT, ServerProcess, free_port
 
 RENDER = REPO_ROOT / "deploy" / "render-nginx-conf.py"
@@ -213,33 +214,6 @@ def _expired(attrs: Mapping[str, object]) -> bool:
     if not expires:
         return False
     return parsedate_to_datetime(str(expires)).timestamp() <= time.time()
-
-
-def _worker_pids(parent: int) -> set[int]:
-    """PIDs of the processes whose parent is ``parent`` (the forked workers)."""
-    children = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        match = re.search(r"^PPid:\s*(\d+)$", status, re.MULTILINE)
-        if match and int(match.group(1)) == parent:
-            children.add(int(entry.name))
-    return children
-
-
-def _established_connections_to(port: int) -> int:
-    """Open TCP connections (IPv4, loopback) whose remote end is ``port``."""
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-        if remote_port == port and fields[3] == "01":  # 01: ESTABLISHED
-            count += 1
-    return count
 
 
 def _served_by_pid(reply: Reply) -> int:
@@ -422,7 +396,7 @@ def test_one_sign_in_through_nginx_is_served_by_both_workers(
     stack: tuple[ServerProcess, Nginx],
 ) -> None:
     app, nginx = stack
-    workers = _worker_pids(app.pid)
+    workers = worker_pids(app.pid)
     assert len(workers) == 2, f"expected 2 workers under {app.pid}, found {workers}"
 
     user = Client(nginx.http_url)
@@ -464,7 +438,7 @@ def test_one_sign_in_through_nginx_is_served_by_both_workers(
     # nginx keeps idle connections to the app open for the next requests (keep-alive to
     # the upstream: HTTP/1.1 and an empty Connection header); without it every proxied
     # request would open and close its own connection and none would stay established.
-    assert _established_connections_to(app.port) >= 1
+    assert established_connections_to(app.port) >= 1
 
     # Without the cookie the same request is refused: the checks above mean something.
     anonymous = Client(nginx.http_url).request("GET", "/whoami")

@@ -1,0 +1,22 @@
+"""Process tables and sockets of the servers under test, read with psutil."""
+
+from __future__ import annotations
+
+import psutil
+
+
+def worker_pids(parent: int) -> set[int]:
+    """PIDs of the direct children of ``parent`` (a server's forked workers)."""
+    try:
+        return {child.pid for child in psutil.Process(parent).children()}
+    except psutil.NoSuchProcess:
+        return set()
+
+
+def established_connections_to(port: int) -> int:
+    """Open TCP connections (IPv4) of this machine whose remote end is ``port``."""
+    return sum(
+        1
+        for conn in psutil.net_connections(kind="tcp4")
+        if conn.raddr and conn.raddr.port == port and conn.status == psutil.CONN_ESTABLISHED
+    )
