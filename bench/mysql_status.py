@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import pymysql
+
+from storage.urls import parse_mysql_url
 
 COUNTERS = ("Questions", "Com_select", "Com_insert", "Com_update", "Com_delete")
 
@@ -29,15 +30,9 @@ class MysqlStatus:
     """A root connection that reads the global status counters."""
 
     def __init__(self, mysql_url: str) -> None:
-        parts = urlsplit(mysql_url)
-        self.conn = pymysql.connect(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 3306,
-            user=parts.username or "root",
-            password=parts.password or "",
-            autocommit=True,
-        )
-        self.database = parts.path.lstrip("/")
+        params = parse_mysql_url(mysql_url)
+        self.conn = pymysql.connect(**params.connect_kwargs(with_database=False), autocommit=True)
+        self.database = params.database
 
     def close(self) -> None:
         self.conn.close()

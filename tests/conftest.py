@@ -27,6 +27,7 @@ from resources import Resources, create_resources
 from sessions import SessionConfig
 from settings import AppConfig
 from storage.schema import ensure_database
+from storage.urls import parse_mysql_url
 from tests.support.browser import Browser
 from tests.support.server_process import ServerProcess, start_server
 
@@ -46,13 +47,7 @@ def mysql_url() -> Iterator[str]:
     url = _with_database(MYSQL_BASE, name)
     ensure_database(url)
     yield url
-    parts = urlsplit(url)
-    conn = pymysql.connect(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 3306,
-        user=parts.username or "root",
-        password=parts.password or "",
-    )
+    conn = pymysql.connect(**parse_mysql_url(url).connect_kwargs(with_database=False))
     try:
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
