@@ -26,6 +26,14 @@ A caller that keeps a cache therefore sees every change in Redis's own order, wi
 nothing in between. When the connection drops, ``on_invalidate(None)`` says "forget
 everything": invalidations may have been missed.
 
+Reading is normally the event loop's job, which a busy loop does late: a request read
+from another socket in the same loop pass can reach the cache before a push that arrived
+earlier is handled. :meth:`AutoPipeline.read_pending` closes that gap: it handles, on
+the spot, whatever Redis has already sent (one ``poll`` with a zero timeout, ~1 µs, and
+a read only when something is there), and says whether anything may still be unhandled.
+A cache consulted only after it returned True has seen every push that Redis wrote to
+this connection before the lookup.
+
 Errors are redis-py's exception classes (``ConnectionError``, ``TimeoutError``,
 ``ResponseError``), so callers handle one family, ``redis.exceptions.RedisError``.
 The connection is created lazily in the running loop: create this object inside each
@@ -36,6 +44,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import select
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -52,6 +62,8 @@ InvalidationHandler = Callable[[list[bytes] | None], None]
 ReplyHook = Callable[[Any], None]
 
 _Pending = tuple[asyncio.Future[Any], float, ReplyHook | None]
+_READ_SIZE = 65536  # bytes per synchronous read in ``read_pending``
+_READABLE = select.POLLIN | select.POLLPRI | select.POLLRDHUP
 
 
 class _Protocol(asyncio.Protocol):
@@ -64,10 +76,53 @@ class _Protocol(asyncio.Protocol):
         self.outgoing: list[bytes] = []  # packed commands waiting for this loop pass's write
         self.watchdog: asyncio.TimerHandle | None = None  # fires at the oldest deadline
         self.closed = False
+        # For ``read_pending``: the socket's descriptor, polled with a zero timeout, and
+        # whether its bytes are Redis's own (read directly) or TLS records (not).
+        self.fd = -1
+        self.poller: select.poll | None = None
+        self.plain = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self.fd = sock.fileno()
+            self.poller = select.poll()
+            self.poller.register(self.fd, _READABLE)
+            self.plain = transport.get_extra_info("sslcontext") is None
+
+    def read_pending(self) -> bool:
+        """Handle now what Redis has already sent; True when nothing is left unhandled.
+
+        Plain connections: the bytes waiting in the socket are read here and parsed as
+        ``data_received`` would (the transport later finds the socket empty, which it
+        expects of a non-blocking socket). TLS connections: their bytes are records for
+        the transport to decrypt, so waiting bytes only make the answer False. A
+        message cut in two by the network (its rest not yet arrived) also gives False.
+        """
+        poller = self.poller
+        if poller is None:
+            return False  # no socket to look at: nothing can be vouched for
+        while poller.poll(0):
+            if not self.plain:
+                return False
+            try:
+                data = os.read(self.fd, _READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self.fail(RedisConnectionError(f"connection to Redis lost: {exc}"))
+                return True  # the cache was emptied with the connection
+            if not data:
+                self.fail(RedisConnectionError("connection to Redis closed by the server"))
+                return True
+            self.data_received(data)
+            if self.closed:
+                return True
+            if len(data) < _READ_SIZE:
+                break
+        return not self.reader.has_data()
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
@@ -218,6 +273,20 @@ class AutoPipeline:
                 self._connecting = None
         self._protocol = protocol
         return protocol
+
+    def read_pending(self) -> bool:
+        """Handle every push and reply Redis has already sent, synchronously.
+
+        Returns True when nothing is left unhandled: a cache kept by ``on_invalidate``
+        then reflects every invalidation Redis wrote to this connection so far. Call it
+        right before trusting such a cache; it costs one ``poll`` syscall when nothing
+        is waiting. Without a connection it returns True: the cache was emptied when
+        the connection was lost, and is filled again only from the next one's replies.
+        """
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            return True
+        return protocol.read_pending()
 
     # ----- commands --------------------------------------------------------------
     async def execute(self, *args: Any, on_reply: ReplyHook | None = None) -> Any:

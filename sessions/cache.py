@@ -19,9 +19,17 @@ How it stays exact:
   use, and is not used once its ``last_seen`` needs refreshing (the store then reads
   through Redis, which refreshes it).
 
-The bound: another process may serve a session for as long as the push announcing its
-end takes to travel from Redis and be read (measured in ``docs/PERFORMANCE.md``).
-Entries are bounded in number; the oldest go first.
+* Before every lookup, the store has the connection handle whatever Redis has already
+  sent (``AutoPipeline.read_pending``): a busy event loop may run a request's handler
+  before it reads a push that arrived earlier, and a hit must never be served while a
+  push may be unread. When that cannot be vouched for (bytes waiting on a TLS
+  connection, a message half arrived), the lookup goes to Redis.
+
+The bound: a sign-out elsewhere is refused here as soon as Redis has written its push
+to this connection. Redis writes the push in the same pass of its event loop as the
+reply to the sign-out (before that reply, unless this connection already had a reply
+queued in that pass): the window is the time between two of Redis's writes, not this
+process's event loop. Entries are bounded in number; the oldest go first.
 """
 
 from __future__ import annotations

@@ -182,7 +182,9 @@ class RedisSessionStore:
         now = self._now_ms()
         cache = self.cache
         if cache is not None:
-            fields = cache.get(key)
+            # Pushes already sent by Redis are handled first, even when the event loop
+            # has not come round to them: a sign-out elsewhere is never served.
+            fields = cache.get(key) if self.redis.read_pending() else None
             if fields is not None and self._fresh(fields, now):
                 cache.hits += 1
                 return Session(loc, fields)

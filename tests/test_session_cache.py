@@ -4,7 +4,13 @@ two worker processes, and every change one makes is seen by the other."""
 from __future__ import annotations
 
 import asyncio
+import http.client
+import secrets
+import sys
+import threading
 import time
+from http.cookies import SimpleCookie
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import redis
@@ -12,6 +18,8 @@ import redis
 from sessions import RedisSessionStore, Session, SessionConfig
 
 UID = 9_100_000_000  # far above the ids of accounts other tests register
+TRIES = 80  # sign-outs in the busy-worker test
+LOAD_CONNECTIONS = 8  # kept-alive connections keeping the other worker busy
 
 
 @pytest.fixture
@@ -72,6 +80,20 @@ async def test_a_change_in_one_process_is_seen_by_the_other(pair):
     assert await a.save(in_a)
     await until(lambda: b.cache.get(b.keys.session(session.locator)) is None)
     assert (await b.load(session.locator))["views"] == 1
+
+
+@pytest.mark.gen_test
+async def test_a_push_not_yet_read_by_the_loop_is_handled_before_a_cache_hit(pair, sync_redis):
+    """A sign-out confirmed to another client is refused at once, even before the
+    event loop has come round to reading the invalidation it caused."""
+    _a, b = pair
+    for n in range(20):
+        session = await signed_in(b, UID + 10)
+        assert await b.load(session.locator) is not None  # cached (the create's reply)
+        key = b.keys.session(session.locator)
+        assert b.cache.get(key) is not None
+        assert sync_redis.delete(key) == 1  # blocking: the loop does not run meanwhile
+        assert await b.load(session.locator) is None, f"stale hit in round {n}"
 
 
 @pytest.mark.gen_test
@@ -144,3 +166,143 @@ async def test_key_expiry_in_redis_invalidates(pair, sync_redis):
     await until(lambda: b.cache.get(key) is None)
     await until(lambda: not sync_redis.exists(key))  # expired in Redis
     assert await b.load(session.locator) is None
+
+
+# ----- a busy worker and a sign-out in the other one (real processes) ----------------
+
+
+class Pinned:
+    """One kept-alive HTTP connection, so every request reaches the same worker."""
+
+    def __init__(self, url: str, cookies: dict[str, str] | None = None) -> None:
+        parts = urlsplit(url)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        self.cookies = cookies if cookies is not None else {}
+        self.pid = self.request("GET", "/healthz")[2]
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str] | None = None,
+        cookies: dict[str, str] | None = None,
+    ) -> tuple[int, bytes, int]:
+        """(status, body, pid of the worker); ``cookies`` replaces the jar's for once."""
+        headers = {"Accept": "application/json"}
+        sent = self.cookies if cookies is None else cookies
+        if sent:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in sent.items())
+        body = None
+        if method == "POST":
+            headers["X-XSRFToken"] = self.cookies["_xsrf"]
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            body = urlencode(form or {})
+        self.conn.request(method, path, body=body, headers=headers)
+        resp = self.conn.getresponse()
+        payload = resp.read()
+        for header in resp.headers.get_all("Set-Cookie") or []:
+            jar: SimpleCookie = SimpleCookie()
+            jar.load(header)
+            for name, morsel in jar.items():
+                if morsel.value:
+                    self.cookies[name] = morsel.value
+                else:
+                    self.cookies.pop(name, None)
+        return resp.status, payload, int(resp.headers["X-Served-By"].rsplit(":", 1)[1])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def pinned_pair(url: str, cookies: dict[str, str]) -> tuple[Pinned, Pinned]:
+    """Two kept-alive connections sharing ``cookies``, accepted by different workers."""
+    first = Pinned(url, cookies)
+    for _ in range(200):
+        other = Pinned(url, cookies)
+        if other.pid != first.pid:
+            return first, other
+        other.close()
+    raise AssertionError("every connection went to one worker")
+
+
+async def _keep_busy(url: str, pid: int, cookie: str, stop: threading.Event) -> int:
+    """Signed-in requests on ``LOAD_CONNECTIONS`` connections kept alive to worker
+    ``pid`` until ``stop`` (at most 60 s). Returns how many that worker answered."""
+    parts = urlsplit(url)
+    deadline = time.monotonic() + 60
+    request = "GET {} HTTP/1.1\r\nHost: t\r\nAccept: application/json\r\nCookie: {}\r\n\r\n"
+    paths = [request.format(path, cookie).encode() for path in ("/whoami", "/home")]
+    answered = 0
+
+    def running() -> bool:
+        return not stop.is_set() and time.monotonic() < deadline
+
+    async def one_connection() -> None:
+        nonlocal answered
+        for _attempt in range(20):  # new connections until one lands on ``pid``
+            reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+            try:
+                turn = 0
+                while running():
+                    writer.write(paths[turn % 2])
+                    turn += 1
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                    await reader.readexactly(length)
+                    served_by = head.split(b"X-Served-By: ")[1].split(b"\r\n")[0]
+                    if int(served_by.rsplit(b":", 1)[1]) != pid:
+                        break  # the other worker's: try a new connection
+                    answered += 1
+                else:
+                    return
+            finally:
+                writer.close()
+
+    await asyncio.gather(*(one_connection() for _ in range(LOAD_CONNECTIONS)))
+    return answered
+
+
+def test_a_busy_worker_never_serves_a_session_signed_out_elsewhere(spawn_server):
+    """Sign out on worker A; the next request to busy worker B must be signed out.
+
+    B's event loop is kept busy by ``LOAD_CONNECTIONS`` other connections. Each request to B is sent
+    only once A's sign-out response has arrived, on a connection kept alive to B.
+    """
+    server = spawn_server(processes=2)
+    cookies: dict[str, str] = {}
+    a, b = pinned_pair(server.url, cookies)
+    a.request("GET", "/")  # the XSRF cookie
+    address = f"busy-{secrets.token_hex(5)}@example.com"
+    form = {"user_name": "Busy", "user_email": address, "user_password": "correct horse"}
+    assert a.request("POST", "/register", form)[0] == 201
+    load_cookie = f"sid={cookies.pop('sid')}"  # the load's own session, left alone
+    stop = threading.Event()
+    served = []
+    load = threading.Thread(
+        target=lambda: served.append(asyncio.run(_keep_busy(server.url, b.pid, load_cookie, stop))),
+        daemon=True,
+    )
+    stale = []
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)  # the load thread must not hold up this one's requests
+    load.start()
+    try:
+        time.sleep(0.3)  # the load's connections are open and busy
+        for attempt in range(TRIES):
+            login = {"user_email": address, "user_password": "correct horse"}
+            assert a.request("POST", "/login", login)[0] == 200
+            signed_in = {**cookies}
+            assert b.request("GET", "/whoami")[0] == 200  # B has it cached now
+            assert a.request("POST", "/logout")[0] == 200
+            status, _body, pid = b.request("GET", "/whoami", cookies=signed_in)
+            assert pid == b.pid
+            if status != 401:
+                stale.append((attempt, status))
+    finally:
+        stop.set()
+        load.join(timeout=10)
+        sys.setswitchinterval(switch)
+        a.close()
+        b.close()
+    assert served and served[0] > TRIES * 4  # B really was busy meanwhile
+    assert stale == []

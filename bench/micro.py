@@ -1,0 +1,94 @@
+"""Micro-measurements of the session layer's hot path: ``python -m bench.micro``.
+
+CPU time per operation (µs), in one process, with ``timeit``: the best of several
+repeats of many calls, so a busy machine inflates the figures less than a load test.
+These choose between implementations and show what one step costs; they are not the
+benchmark (``python -m bench``), which measures whole requests against a hello world.
+
+Each case runs against the real Redis (``--redis-url``, default database 11) under a
+key prefix of its own, whose keys it deletes at the end; nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+import timeit
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import redis
+
+from sessions import RedisSessionStore, Session, SessionConfig
+
+Case = tuple[str, Callable[[], object]]
+
+
+def run_now(make: Callable[[], Coroutine[Any, Any, Any]]) -> Callable[[], Any]:
+    """A call that drives a coroutine which must finish without waiting (a cache hit)."""
+
+    def call() -> Any:
+        coro = make()
+        try:
+            coro.send(None)
+        except StopIteration as done:
+            return done.value
+        coro.close()
+        raise AssertionError("the coroutine waited: not the path being measured")
+
+    return call
+
+
+def per_call_us(fn: Callable[[], object], number: int, repeat: int) -> float:
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
+
+
+async def session_cases(url: str, prefix: str) -> tuple[list[Case], RedisSessionStore]:
+    store = RedisSessionStore.from_url(url, SessionConfig(prefix=prefix))
+    session = Session()
+    session["user_name"] = "Micro"
+    await store.create(session, user_id=1)
+    loc = session.locator
+    assert loc is not None and await store.load(loc) is not None
+    cases: list[Case] = [
+        ("AutoPipeline.read_pending(), nothing waiting", store.redis.read_pending),
+        ("store.load(), cache hit", run_now(lambda: store.load(loc))),
+    ]
+    return cases, store
+
+
+async def measure(url: str, number: int, repeat: int) -> list[tuple[str, float]]:
+    prefix = f"bench-micro:{secrets.token_hex(4)}:"
+    cases, store = await session_cases(url, prefix)
+    try:
+        return [(name, per_call_us(fn, number, repeat)) for name, fn in cases]
+    finally:
+        await store.close()
+        client = redis.Redis.from_url(url)
+        try:
+            for key in client.scan_iter(match=prefix + "*", count=1000):
+                client.delete(key)
+        finally:
+            client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.micro", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11")
+    parser.add_argument("--number", type=int, default=20_000, help="calls per repeat")
+    parser.add_argument("--repeat", type=int, default=7, help="repeats; the best counts")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    results = asyncio.run(measure(args.redis_url, args.number, args.repeat))
+    width = max(len(name) for name, _ in results)
+    print(f"{'operation':<{width}}  µs/call (best of {args.repeat} x {args.number})")
+    for name, us in results:
+        print(f"{name:<{width}}  {us:8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
