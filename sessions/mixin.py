@@ -139,7 +139,7 @@ class SessionMixin:
         old = self._session
         old_loc = old.locator if old is not None else self._cookie_locator()
         if old_loc is not None:
-            await self.session_store.destroy(old_loc)
+            await self.session_store.destroy(old_loc, reason="rotated")
         session = Session()
         for name, value in attributes.items():
             session.set(name, value)
@@ -158,7 +158,7 @@ class SessionMixin:
         """Sign out: delete the session in Redis and expire the cookie."""
         loc = self._session.locator if self._session is not None else self._cookie_locator()
         if loc is not None:
-            await self.session_store.destroy(loc)
+            await self.session_store.destroy(loc, reason="logout")
         self._expire_session_cookie()
         self._session = Session()
 

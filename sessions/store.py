@@ -61,6 +61,7 @@ from redis.exceptions import RedisError
 from sessions import scripts
 from sessions.autopipeline import AutoPipeline, Script
 from sessions.cache import SessionCache
+from sessions.events import SessionEvents
 from sessions.ids import KeySpace, Locator, new_sid, sid_digest
 from sessions.session import F_AGENT, F_CREATED, F_IP, F_SEEN, Session
 
@@ -71,6 +72,17 @@ SAVE = Script(scripts.SAVE)
 DESTROY = Script(scripts.DESTROY)
 LIST = Script(scripts.LIST)
 END_OTHERS = Script(scripts.END_OTHERS)
+SCRIPT_NAMES = {
+    s.sha: name
+    for s, name in (
+        (LOAD, "load"),
+        (CREATE, "create"),
+        (SAVE, "save"),
+        (DESTROY, "destroy"),
+        (LIST, "list"),
+        (END_OTHERS, "end_others"),
+    )
+}
 MAX_AGENT_LENGTH = 256
 
 
@@ -119,14 +131,16 @@ class RedisSessionStore:
         *,
         clock: Callable[[], float] = time.time,
         cache: SessionCache | None = None,
+        events: SessionEvents | None = None,
     ) -> None:
         """Use ``redis``; pass ``cache`` only if ``redis`` delivers its invalidations
-        (``from_url`` wires both)."""
+        (``from_url`` wires both). ``events`` hears what happens (:mod:`sessions.events`)."""
         self.redis = redis
         self.config = config or SessionConfig()
         self.keys = KeySpace(self.config.prefix)
         self.clock = clock
         self.cache = cache
+        self.events = events or SessionEvents()
 
     @classmethod
     def from_url(
@@ -137,6 +151,7 @@ class RedisSessionStore:
         timeout: float = 0.5,
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
+        events: SessionEvents | None = None,
     ) -> RedisSessionStore:
         """A store on its own auto-pipelined connection; ``cache_size=0``: no cache."""
         config = config or SessionConfig()
@@ -147,7 +162,7 @@ class RedisSessionStore:
             tracking_prefixes=[f"{config.prefix}sess:"] if cache is not None else (),
             on_invalidate=cache.invalidate if cache is not None else None,
         )
-        return cls(redis, config, clock=clock, cache=cache)
+        return cls(redis, config, clock=clock, cache=cache, events=events)
 
     async def _run(
         self,
@@ -156,10 +171,14 @@ class RedisSessionStore:
         args: list[Any],
         on_reply: Callable[[Any], None] | None = None,
     ) -> Any:
+        started = time.perf_counter()
         try:
-            return await self.redis.evalsha(script, keys, args, on_reply)
+            reply = await self.redis.evalsha(script, keys, args, on_reply)
         except RedisError as exc:
+            self.events.command(SCRIPT_NAMES[script.sha], time.perf_counter() - started, exc)
             raise SessionUnavailable(str(exc) or type(exc).__name__) from exc
+        self.events.command(SCRIPT_NAMES[script.sha], time.perf_counter() - started, None)
+        return reply
 
     async def close(self) -> None:
         await self.redis.close()
@@ -187,8 +206,10 @@ class RedisSessionStore:
             fields = cache.get(key) if self.redis.read_pending() else None
             if fields is not None and self._fresh(fields, now):
                 cache.hits += 1
+                self.events.cache_lookup(True)
                 return Session(loc, fields)
             cache.misses += 1
+            self.events.cache_lookup(False)
         loaded: dict[str, str] | None = None
 
         def remember(reply: Any) -> None:
@@ -212,7 +233,10 @@ class RedisSessionStore:
             ],
             remember,
         )
-        return None if loaded is None else Session(loc, loaded)
+        if loaded is None:
+            self.events.ended("expired", sid_digest(loc.sid), loc.user_id)
+            return None
+        return Session(loc, loaded)
 
     def _fresh(self, fields: dict[str, str], now: int) -> bool:
         """May a cached entry be used as it is (no timeout, no refresh due)?"""
@@ -259,6 +283,8 @@ class RedisSessionStore:
         result = await self._run(SAVE, [key], args, apply)
         if result is None or result is False:
             session.ended = True
+            loc = session.locator
+            self.events.ended("ended_elsewhere", sid_digest(loc.sid), loc.user_id)
             return False
         session.mark_written(dict(zip(incrs, (int(v) for v in result), strict=True)))
         return True
@@ -303,10 +329,14 @@ class RedisSessionStore:
         session.adopt(loc, meta)
         session.mark_written()
         log.info("session created %s user=%s", sid_digest(loc.sid), user_id)
+        self.events.created(sid_digest(loc.sid), user_id)
         return session
 
-    async def destroy(self, loc: Locator) -> None:
-        """Delete a session (and its index entry): later reads and writes find nothing."""
+    async def destroy(self, loc: Locator, reason: str = "logout") -> None:
+        """Delete a session (and its index entry): later reads and writes find nothing.
+
+        ``reason`` is reported to ``events`` (see :mod:`sessions.events`).
+        """
         key = self.keys.session(loc)
         cache = self.cache
         if cache is not None:
@@ -318,6 +348,7 @@ class RedisSessionStore:
             None if cache is None else lambda _reply: cache.drop(key),
         )
         log.info("session ended %s user=%s", sid_digest(loc.sid), loc.user_id)
+        self.events.ended(reason, sid_digest(loc.sid), loc.user_id)
 
     # ----- a user's sessions -----------------------------------------------------
     async def list_user_sessions(self, user_id: int) -> list[SessionInfo]:
@@ -338,7 +369,7 @@ class RedisSessionStore:
 
     async def end_user_session(self, user_id: int, sid: str) -> None:
         """End one of the user's sessions (a no-op when it is already gone)."""
-        await self.destroy(Locator(sid=sid, user_id=user_id))
+        await self.destroy(Locator(sid=sid, user_id=user_id), reason="revoked")
 
     async def end_other_user_sessions(self, user_id: int, keep_sid: str | None) -> int:
         """End every session of the user except ``keep_sid``; return how many ended."""
@@ -353,6 +384,8 @@ class RedisSessionStore:
         ended = await self._run(
             END_OTHERS, [self.keys.user_index(user_id)], [prefix, keep_sid or ""], forget
         )
+        for sid in ended:
+            self.events.ended("revoked", sid_digest(_text(sid)), user_id)
         log.info(
             "sessions ended for user=%s: %d (kept %s)",
             user_id,
