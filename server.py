@@ -4,27 +4,40 @@
 Before forking, the parent reads the configuration and cookie secrets, creates the
 database and schema when missing, makes the dummy bcrypt hash and binds the listening
 sockets. Then it forks the workers (``--processes``, 0 = one per core) and supervises
-them; each worker creates its own event loop, Redis client, MariaDB pool and thread
-pool. SIGTERM to the parent stops every worker gracefully, and the parent exits 0.
+them (:mod:`serving`, :mod:`supervisor`); each worker creates its own event loop, Redis
+client, MariaDB pool and thread pool. SIGTERM to the parent stops every worker
+gracefully, and the parent exits 0.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import socket
 import sys
 
 import pymysql
-from tornado.netutil import bind_sockets
 from tornado.options import Error, options
 
+import serving
 import settings
 from accounts.passwords import make_dummy_hash
+from application import make_app
+from resources import create_resources
+from settings import AppConfig
 from storage.schema import ensure_database
-from supervisor import fork_workers
-from worker import serve
 
 log = logging.getLogger("app")
+
+
+async def serve_app(config: AppConfig, sockets: list[socket.socket], dummy_hash: bytes) -> None:
+    """One worker: its resources and the application, served until the drain is over."""
+    resources = create_resources(config, dummy_hash)
+    try:
+        app = make_app(config, resources)
+        await serving.serve_http(app, sockets, config.serving, name=resources.served_by)
+    finally:
+        await resources.close()
+    log.info("worker %s stopped", resources.served_by)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,29 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot prepare the database at %s: %s", config.mysql_url, exc)
         return 1
     dummy_hash = make_dummy_hash(config.bcrypt_rounds)
-    processes = 1 if options.debug else options.processes
-    per_worker = options.reuse_port and processes != 1 and options.port != 0
-    try:  # bind before forking: a taken port fails here, once, with a clear message
-        sockets = bind_sockets(options.port, options.address, reuse_port=per_worker)
-    except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", options.address, options.port, exc)
-        return 1
-    log.info(
-        "listening on http://%s:%d with %s%s",
-        options.address,
-        options.port,
-        "one process" if processes == 1 else f"{processes or 'one per core'} processes",
-        ", one socket each" if per_worker else "",
-    )
-    if per_worker:
-        for sock in sockets:  # each worker binds its own socket in the same port group
-            sock.close()
-    if processes != 1:
-        fork_workers(processes)
-    if per_worker:
-        sockets = bind_sockets(options.port, options.address, reuse_port=True)
-    asyncio.run(serve(config, sockets, dummy_hash, xheaders=options.xheaders))
-    return 0
+    return serving.run(config.serving, lambda sockets: serve_app(config, sockets, dummy_hash))
 
 
 if __name__ == "__main__":

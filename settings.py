@@ -15,6 +15,7 @@ owner, so that every process and every restart agree.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ from pathlib import Path
 from tornado.options import OptionParser, define, options
 
 from accounts.throttle import ThrottleConfig
+from serving import ServingConfig, define_serving_options, serving_config_from_options
 from sessions.store import SessionConfig
 
 log = logging.getLogger("app")
@@ -32,30 +34,7 @@ ROOT = Path(__file__).resolve().parent
 ENV_PREFIX = "APP_"
 MIN_SECRET_LENGTH = 32
 
-define("port", default=8888, type=int, group="server", help="TCP port to listen on")
-define("address", default="127.0.0.1", group="server", help="address to bind")
-define(
-    "processes",
-    default=0,
-    type=int,
-    group="server",
-    help="worker processes to fork; 0 = one per core, 1 = no fork",
-)
-define(
-    "reuse_port",
-    default=False,
-    type=bool,
-    group="server",
-    help="one SO_REUSEPORT socket per worker: the kernel spreads connections evenly "
-    "(best behind a keep-alive proxy); a killed worker drops its queued connections",
-)
-define(
-    "xheaders",
-    default=False,
-    type=bool,
-    group="server",
-    help="trust X-Real-IP/X-Forwarded-For/X-Forwarded-Proto (behind nginx only)",
-)
+define_serving_options(options)
 define(
     "debug",
     default=False,
@@ -179,6 +158,7 @@ class AppConfig:
     bcrypt_on_event_loop: bool = False
     debug: bool = False
     access_log: bool = True
+    serving: ServingConfig = field(default_factory=ServingConfig)
 
     @property
     def key_version(self) -> int:
@@ -251,6 +231,9 @@ def config_from_options() -> AppConfig:
         raise ValueError("--bcrypt_rounds must be between 4 and 31")
     if options.session_idle_timeout <= 0 or options.session_absolute_timeout <= 0:
         raise ValueError("session timeouts must be positive")
+    listen = serving_config_from_options(options)
+    if options.debug:
+        listen = dataclasses.replace(listen, processes=1)
     return AppConfig(
         cookie_secrets=load_cookie_secrets(options.cookie_secret, options.cookie_secret_file),
         redis_url=options.redis_url,
@@ -273,4 +256,5 @@ def config_from_options() -> AppConfig:
         bcrypt_on_event_loop=options.bcrypt_on_event_loop,
         debug=options.debug,
         access_log=options.access_log,
+        serving=listen,
     )

@@ -1,12 +1,22 @@
-"""Forked serving: the parent supervises N workers and stops them gracefully.
+"""The parent of forked workers: fork them, restart any that dies, stop them gracefully.
 
-``tornado.process.fork_processes`` forks the workers and restarts any that dies, but
-forwards no signal: a SIGTERM to the parent alone would leave the workers serving as
-orphans. So the parent, on SIGTERM or SIGINT, passes SIGTERM on to each of its worker
-processes and lets them finish; ``fork_processes`` then sees every worker exit with
-status 0 and exits 0 itself. A worker forked while stopping exits at once, and every
-worker asks the kernel for SIGTERM should the parent die without warning
-(``PR_SET_PDEATHSIG``), so no worker outlives its supervisor.
+A small fork/wait loop (Tornado's ``fork_processes`` forwards no signal and gives up
+after a number of restarts, orphaning the rest). The parent keeps the table of its
+workers' PIDs and nothing else:
+
+* a worker that exits while the server runs is restarted under the same task id,
+  after ``on_worker_exit(pid)`` was called (the hook for whatever keeps per-process
+  state, e.g. Prometheus' multiprocess mode);
+* SIGTERM or SIGINT to the parent calls ``on_stop()`` (the serving core closes the
+  parent's copies of the listening sockets there, so new connections are refused at
+  once) and passes SIGTERM on to every worker in the table; the parent then waits for
+  each to finish its drain and returns;
+* the signals are blocked around each fork, so a stop signal can never miss a worker
+  that was just forked; every worker asks the kernel for SIGTERM should the parent die
+  without warning (``PR_SET_PDEATHSIG``), so no worker outlives its supervisor.
+
+The parent stays in the terminal's foreground process group, so Ctrl-C reaches the
+workers too; each worker ignores the second stop signal while it drains.
 """
 
 from __future__ import annotations
@@ -16,45 +26,108 @@ import ctypes
 import logging
 import os
 import signal
-import sys
-from pathlib import Path
+import time
+from collections.abc import Callable
 from types import FrameType
-
-from tornado.process import fork_processes
 
 log = logging.getLogger("app")
 PR_SET_PDEATHSIG = 1
-MAX_RESTARTS = 10_000  # fork_processes gives up (and orphans the rest) past this
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: A worker that dies this many times within ``CRASH_WINDOW`` seconds is a crash
+#: loop: the parent stops the others and exits 1 rather than fork forever.
+MAX_QUICK_RESTARTS = 100
+CRASH_WINDOW = 60.0
 
-_stopping = False
 
+class Supervisor:
+    """Fork ``count`` workers and supervise them (see the module docstring)."""
 
-def child_pids(parent: int | None = None) -> list[int]:
-    """PIDs of the direct children of ``parent`` (default: this process), from /proc."""
-    parent = os.getpid() if parent is None else parent
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    def __init__(
+        self,
+        count: int,
+        *,
+        on_stop: Callable[[], None] | None = None,
+        on_worker_exit: Callable[[int], None] | None = None,
+    ) -> None:
+        self.count = count or os.cpu_count() or 1
+        self.on_stop = on_stop
+        self.on_worker_exit = on_worker_exit
+        self.workers: dict[int, int] = {}  # pid -> task id
+        self.stopping = False
+        self._restarts: list[float] = []
+        self.exit_status = 0
+
+    def run(self) -> int | None:
+        """In a worker: return its task id (0 to count-1). In the parent: supervise until
+        every worker has exited after a stop, then return None (``exit_status`` says 0
+        after a graceful stop, 1 after a crash loop)."""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._stop)
+        for task_id in range(self.count):
+            if self._fork(task_id):
+                return task_id
+        while self.workers:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            task_id = self.workers.pop(pid, None)
+            if task_id is None:
+                continue
+            if self.on_worker_exit is not None:
+                self.on_worker_exit(pid)
+            if self.stopping:
+                continue
+            log.warning("supervisor: worker %d %s; restarting", pid, _describe(status))
+            if self._crash_loop():
+                log.error("supervisor: workers keep dying; stopping them")
+                self.exit_status = 1
+                self._stop(signal.SIGTERM, None)
+            elif self._fork(task_id):
+                return task_id
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        return None
+
+    def _fork(self, task_id: int) -> bool:
+        """Fork one worker; True in the worker, False in the parent."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # exited meanwhile
-        # The command name (field 2) may hold spaces: split after its closing ')'.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == parent:
-            pids.append(int(entry.name))
-    return pids
+            parent = os.getpid()
+            pid = os.fork()
+            if pid == 0:
+                for sig in STOP_SIGNALS:
+                    signal.signal(sig, signal.SIG_DFL)
+                _die_with_parent()
+                if os.getppid() != parent:
+                    os._exit(0)  # the parent is already gone
+                return True
+            self.workers[pid] = task_id
+            return False
+        finally:
+            # In the parent a stop signal that came meanwhile runs now and reaches
+            # the new worker too; in the worker nothing is pending (not inherited).
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+    def _crash_loop(self) -> bool:
+        now = time.monotonic()
+        self._restarts = [t for t in self._restarts if now - t < CRASH_WINDOW] + [now]
+        return len(self._restarts) > MAX_QUICK_RESTARTS
+
+    def _stop(self, signum: int, _frame: FrameType | None) -> None:
+        if not self.stopping:
+            log.info("supervisor: %s received, stopping workers", signal.Signals(signum).name)
+            self.stopping = True
+            if self.on_stop is not None:
+                self.on_stop()
+        for pid in list(self.workers):
+            with contextlib.suppress(ProcessLookupError):  # exited meanwhile
+                os.kill(pid, signal.SIGTERM)
 
 
-def _forward_stop(signum: int, _frame: FrameType | None) -> None:
-    global _stopping
-    if not _stopping:
-        log.info("supervisor: %s received, stopping workers", signal.Signals(signum).name)
-    _stopping = True
-    for pid in child_pids():
-        with contextlib.suppress(ProcessLookupError):  # exited meanwhile
-            os.kill(pid, signal.SIGTERM)
+def _describe(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with {code}"
 
 
 def _die_with_parent() -> None:
@@ -63,22 +136,3 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: workers may outlive a killed parent
         pass
-
-
-def fork_workers(count: int) -> int:
-    """Fork ``count`` workers (0 = one per core) and return this worker's task id.
-
-    Only workers return; the parent stays inside ``fork_processes`` supervising until
-    all workers have exited, then exits (status 0 after a graceful stop).
-    """
-    signal.signal(signal.SIGTERM, _forward_stop)
-    signal.signal(signal.SIGINT, _forward_stop)
-    parent = os.getpid()
-    task_id = fork_processes(count, max_restarts=MAX_RESTARTS)
-    # From here on we are a worker.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    _die_with_parent()
-    if _stopping or os.getppid() != parent:
-        sys.exit(0)  # forked (restarted) while stopping, or the parent is already gone
-    return task_id
