@@ -2,7 +2,8 @@
 
 Every error, raised anywhere in a handler, ends in :meth:`ErrorPages.write_error`: a
 clear page, or the JSON envelope ``{"error": true, "message": ...}``, never a
-traceback. Redis or MariaDB being unavailable becomes 503 with ``Retry-After``.
+traceback. Redis or MariaDB being unavailable, or the hashing queue full, becomes 503
+with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from tornado.web import HTTPError
 
+from accounts.passwords import HashingBusy
 from handlers.replies import Replies
 from sessions import SessionUnavailable
 from storage.errors import StorageUnavailable
@@ -46,7 +48,7 @@ class ErrorPages(Replies):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message, headers = self._describe_error(status_code, exc)
-        if isinstance(exc, SessionUnavailable | StorageUnavailable):
+        if isinstance(exc, SessionUnavailable | StorageUnavailable | HashingBusy):
             status_code = 503
             self.set_status(503)
         if status_code == 503:
@@ -64,6 +66,11 @@ class ErrorPages(Replies):
     ) -> tuple[str, dict[str, str]]:
         if isinstance(exc, AppError):
             return exc.message, dict(exc.headers)
+        if isinstance(exc, HashingBusy):
+            return (
+                "The server is busy checking passwords. Please try again in a moment.",
+                {"Retry-After": str(exc.retry_after)},
+            )
         if isinstance(exc, SessionUnavailable | StorageUnavailable):
             return DEFAULT_MESSAGES[503], {}
         detail = getattr(exc, "log_message", None) or ""
@@ -79,7 +86,7 @@ class ErrorPages(Replies):
         return DEFAULT_MESSAGES.get(status_code, self._reason), {}
 
     def log_exception(self, typ: Any, value: BaseException | None, tb: Any) -> None:
-        if isinstance(value, SessionUnavailable | StorageUnavailable):
+        if isinstance(value, SessionUnavailable | StorageUnavailable | HashingBusy):
             log.warning(
                 "%s %s: backing service unavailable: %s",
                 self.request.method,
