@@ -115,14 +115,57 @@ define(
     default=10,
     type=int,
     group="security",
-    help="failed sign-ins per account per 15 minutes before 429",
+    help="sign-in attempts per (account, client address) per 15 minutes before 429",
 )
 define(
     "login_max_failures_per_ip",
     default=100,
     type=int,
     group="security",
-    help="failed sign-ins per client address per 15 minutes before 429",
+    help="sign-in attempts per client address (any account) per 15 minutes before 429",
+)
+define(
+    "login_slow_after",
+    default=10,
+    type=int,
+    group="security",
+    help="sign-in attempts per account (any address) per 15 minutes before each further "
+    "one is delayed (0.5 s, doubling, at most --login_max_delay); never a lockout",
+)
+define(
+    "login_max_delay",
+    default=8.0,
+    type=float,
+    group="security",
+    help="seconds: the longest delay of a sign-in to an account under attack",
+)
+define(
+    "register_max_per_ip",
+    default=20,
+    type=int,
+    group="security",
+    help="registrations per client address per hour before 429 (0 = no limit)",
+)
+define(
+    "hash_queue_size",
+    default=16,
+    type=int,
+    group="security",
+    help="bcrypt jobs running or waiting per process; more answer 503 (0 = no limit)",
+)
+define(
+    "max_sessions_per_user",
+    default=50,
+    type=int,
+    group="security",
+    help="live sessions per user; signing in once more ends the oldest (0 = no limit)",
+)
+define(
+    "secure_cookies",
+    default=False,
+    type=bool,
+    group="security",
+    help="cookies always Secure, named with the __Host- prefix (behind a TLS proxy)",
 )
 define(
     "bcrypt_on_event_loop",
@@ -154,6 +197,8 @@ class AppConfig:
     session: SessionConfig = field(default_factory=SessionConfig)
     throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
     bcrypt_rounds: int = 12
+    hash_queue_size: int = 16
+    secure_cookies: bool = False
     worker_threads: int = 0
     bcrypt_on_event_loop: bool = False
     debug: bool = False
@@ -246,12 +291,18 @@ def config_from_options() -> AppConfig:
             idle_timeout=options.session_idle_timeout,
             absolute_timeout=options.session_absolute_timeout,
             prefix=options.redis_prefix,
+            max_per_user=options.max_sessions_per_user,
         ),
         throttle=ThrottleConfig(
-            per_account=options.login_max_failures,
+            per_pair=options.login_max_failures,
             per_ip=options.login_max_failures_per_ip,
+            slow_after=options.login_slow_after,
+            delay_max=options.login_max_delay,
+            register_per_ip=options.register_max_per_ip,
         ),
         bcrypt_rounds=options.bcrypt_rounds,
+        hash_queue_size=options.hash_queue_size,
+        secure_cookies=options.secure_cookies,
         worker_threads=options.worker_threads,
         bcrypt_on_event_loop=options.bcrypt_on_event_loop,
         debug=options.debug,

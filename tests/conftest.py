@@ -141,7 +141,7 @@ def app_config(mysql_url: str, redis_url: str, redis_prefix: str) -> AppConfig:
         redis_prefix=redis_prefix,
         mysql_url=mysql_url,
         session=SessionConfig(prefix=redis_prefix),
-        throttle=ThrottleConfig(per_account=3, per_ip=1000),
+        throttle=ThrottleConfig(per_pair=3, per_ip=1000, slow_after=0, register_per_ip=0),
         bcrypt_rounds=4,
         worker_threads=2,
         access_log=False,
