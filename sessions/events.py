@@ -14,7 +14,8 @@ Why a session ended (``reason``), each counted where this process sees it:
     a sign-in replaced the visitor's previous session (anonymous or not) with a new id;
 ``revoked``
     the user ended it from another session (``end_user_session``,
-    ``end_other_user_sessions``);
+    ``end_other_user_sessions``), a new sign-in beyond ``max_per_user`` ended it, or
+    the store's ``revalidate`` hook refused it at a refresh;
 ``expired``
     a request brought the cookie of a session past its idle or absolute timeout:
     LOAD found it timed out, or Redis had already deleted the key at its TTL (which is

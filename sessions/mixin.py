@@ -58,14 +58,22 @@ _verified = _VerifiedCookies()
 
 
 class SessionMixin:
-    """Mix into ``tornado.web.RequestHandler`` (before it in the bases)."""
+    """Mix into ``tornado.web.RequestHandler`` (before it in the bases).
 
-    session_cookie_name = "sid"
+    Application settings read: ``session_store``; ``secure_cookies`` (True: the
+    cookie is always Secure and named ``__Host-sid``, for a site served over HTTPS
+    through a proxy that Tornado cannot see it through).
+    """
+
     _session: Session | None = None
 
     # These come from RequestHandler.
     application: Any
     request: Any
+
+    @property
+    def session_cookie_name(self) -> str:
+        return "__Host-sid" if self.application.settings.get("secure_cookies") else "sid"
 
     @property
     def session_store(self) -> RedisSessionStore:
@@ -130,11 +138,14 @@ class SessionMixin:
             self._set_session_cookie(session.locator)
         return True
 
-    async def start_session(self, user_id: int, **attributes: Any) -> Session:
+    async def start_session(
+        self, user_id: int, *, valid_after: int | None = None, **attributes: Any
+    ) -> Session:
         """Sign in: end the current session (if any) and store a new one under a new id.
 
         The new session holds only ``attributes``; nothing crosses from the old one, so
         a session that was fixed on a victim, or another account's, gives nothing away.
+        ``valid_after`` is the user's "sessions valid after" mark, kept in the session.
         """
         old = self._session
         old_loc = old.locator if old is not None else self._cookie_locator()
@@ -148,19 +159,28 @@ class SessionMixin:
             user_id=user_id,
             ip=self.request.remote_ip or "",
             user_agent=self.request.headers.get("User-Agent", ""),
+            valid_after=valid_after,
         )
         self._session = session
         assert session.locator is not None
         self._set_session_cookie(session.locator)
         return session
 
+    def session_locator(self) -> Locator | None:
+        """Where the request's session lives (from the cookie when not loaded yet)."""
+        return self._session.locator if self._session is not None else self._cookie_locator()
+
     async def end_session(self) -> None:
-        """Sign out: delete the session in Redis and expire the cookie."""
-        loc = self._session.locator if self._session is not None else self._cookie_locator()
-        if loc is not None:
-            await self.session_store.destroy(loc, reason="logout")
+        """Sign out: expire the cookie, then delete the session in Redis.
+
+        The cookie is expired even when Redis does not answer (the exception still
+        propagates, so the caller can retry the deletion with :meth:`session_locator`).
+        """
+        loc = self.session_locator()
         self._expire_session_cookie()
         self._session = Session()
+        if loc is not None:
+            await self.session_store.destroy(loc, reason="logout")
 
     # ----- cookie ----------------------------------------------------------------
     def _cookie_options(self) -> dict[str, Any]:
@@ -168,7 +188,8 @@ class SessionMixin:
             "path": "/",
             "httponly": True,
             "samesite": "Lax",
-            "secure": self.request.protocol == "https",
+            "secure": bool(self.application.settings.get("secure_cookies"))
+            or self.request.protocol == "https",
         }
 
     def _set_session_cookie(self, loc: Locator) -> None:

@@ -44,22 +44,38 @@ return h
 """
 
 # CREATE  KEYS: session [, user index]
-#         ARGV: now, idle, absolute, sid, field1, value1, ...
+#         ARGV: now, idle, absolute, sid, cap, key prefix of the user's sessions,
+#               field1, value1, ...
 # Writes a new session hash with its metadata and lifetime and, for a signed-in
 # session, adds it to the user's index (scored by expiry), pruning dead members and
-# keeping the index alive exactly as long as its longest-lived member.
+# keeping the index alive exactly as long as its longest-lived member. With a cap
+# (> 0) on live sessions per user, the sessions due to expire first (the least
+# recently used) are deleted until the user has no more than the cap; their ids are
+# returned (an empty array otherwise).
 CREATE = """
 local now, idle, absolute = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ttl = math.min(idle, absolute)
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+local ended = {}
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 redis.call('PEXPIRE', KEYS[1], ttl)
 if KEYS[2] then
   redis.call('ZADD', KEYS[2], now + ttl, ARGV[4])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  local cap = tonumber(ARGV[5])
+  local excess = redis.call('ZCARD', KEYS[2]) - cap
+  if cap > 0 and excess > 0 then
+    for _, sid in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess)) do
+      if #ended < excess and sid ~= ARGV[4] then
+        redis.call('DEL', ARGV[6] .. sid)
+        redis.call('ZREM', KEYS[2], sid)
+        table.insert(ended, sid)
+      end
+    end
+  end
   local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
   redis.call('PEXPIRE', KEYS[2], math.max(1, tonumber(last[2]) - now))
 end
-return 1
+return ended
 """
 
 # SAVE  KEYS: session

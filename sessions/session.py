@@ -22,6 +22,7 @@ F_SEEN = "@s"
 F_USER = "@u"
 F_IP = "@ip"
 F_AGENT = "@ua"
+F_VALID = "@va"  # the user's "sessions valid after" mark when this session began
 
 
 def _check_name(name: str) -> None:
@@ -78,6 +79,12 @@ class Session:
     def last_seen(self) -> float | None:
         raw = self._meta.get(F_SEEN)
         return None if raw is None else int(raw) / 1000
+
+    @property
+    def valid_after(self) -> int | None:
+        """The user's "sessions valid after" mark this session was issued under."""
+        raw = self._meta.get(F_VALID)
+        return None if raw is None else int(raw)
 
     # ----- attributes ------------------------------------------------------------
     def get(self, name: str, default: Any = None) -> Any:

@@ -13,7 +13,9 @@ Key layout (``P`` is the configured prefix, ``<sid>`` a 43-character id):
     member, so it never grows with dead entries and disappears with the last session.
 
 Hash fields: ``@c`` created (ms), ``@s`` last seen (ms), ``@ip`` client address and
-``@ua`` user agent at sign-in (for "your sessions" lists); every other field is one
+``@ua`` user agent at sign-in (for "your sessions" lists), ``@va`` the user's
+"sessions valid after" mark at sign-in (see ``RedisSessionStore.revalidate``); every
+other field is one
 session attribute, its value JSON (counters are plain integers, which are JSON too).
 The hash's TTL is ``min(@c + absolute, @s + idle) - now``; the timeouts are also
 checked in the LOAD script, so an expired session is refused even before Redis
@@ -28,7 +30,8 @@ Commands, one round trip each (scripts run atomically with EVALSHA; see
 * write a change:     EVALSHA SAVE (EXISTS, then HSET / HDEL / HINCRBY of the changed
   fields only; nothing if the session was deleted meanwhile: no resurrection)
 * store a new one:    EVALSHA CREATE (HSET, PEXPIRE; index ZADD/ZREMRANGEBYSCORE/
-  ZRANGE/PEXPIRE)
+  ZRANGE/PEXPIRE; over ``max_per_user``, ZCARD, then DEL + ZREM of the sessions
+  due to expire first)
 * end one:            EVALSHA DESTROY (DEL the hash, ZREM it from the user's index)
 * list a user's:      EVALSHA LIST (ZREMRANGEBYSCORE, ZRANGE, HMGET per member)
 * end all but one:    EVALSHA END_OTHERS (ZRANGE, DEL + ZREM per member)
@@ -52,7 +55,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +66,7 @@ from sessions.autopipeline import AutoPipeline, Script
 from sessions.cache import SessionCache
 from sessions.events import SessionEvents
 from sessions.ids import KeySpace, Locator, new_sid, sid_digest
-from sessions.session import F_AGENT, F_CREATED, F_IP, F_SEEN, Session
+from sessions.session import F_AGENT, F_CREATED, F_IP, F_SEEN, F_VALID, Session
 
 log = logging.getLogger("sessions")
 LOAD = Script(scripts.LOAD)
@@ -98,6 +101,7 @@ class SessionConfig:
     absolute_timeout: float = 28800
     touch_after: float | None = None
     prefix: str = ""
+    max_per_user: int = 0  # live sessions per user; creating one more ends the oldest
 
     def __post_init__(self) -> None:
         if self.idle_timeout <= 0 or self.absolute_timeout <= 0:
@@ -121,8 +125,17 @@ class SessionInfo:
     user_agent: str
 
 
+#: Asked, after Redis refreshed a signed-in session's ``last_seen``, whether the
+#: session may go on (say, against a mark kept where a Redis restore cannot roll it
+#: back). False ends it. Called at most once per ``touch_after`` per session.
+Revalidator = Callable[[int, Session], Awaitable[bool]]
+
+
 class RedisSessionStore:
     """Loads and writes :class:`Session` objects; knows nothing of HTTP."""
+
+    #: See :data:`Revalidator`; None: no check.
+    revalidate: Revalidator | None = None
 
     def __init__(
         self,
@@ -236,7 +249,14 @@ class RedisSessionStore:
         if loaded is None:
             self.events.ended("expired", sid_digest(loc.sid), loc.user_id)
             return None
-        return Session(loc, loaded)
+        session = Session(loc, loaded)
+        # Touched now: last_seen rewritten to now (not merely created this millisecond).
+        touched = loaded.get(F_SEEN) == str(now) != loaded.get(F_CREATED)
+        check, user_id = self.revalidate, loc.user_id
+        if touched and check and user_id is not None and not await check(user_id, session):
+            await self.destroy(loc, reason="revoked")
+            return None
+        return session
 
     def _fresh(self, fields: dict[str, str], now: int) -> bool:
         """May a cached entry be used as it is (no timeout, no refresh due)?"""
@@ -296,12 +316,19 @@ class RedisSessionStore:
         user_id: int | None = None,
         ip: str = "",
         user_agent: str = "",
+        valid_after: int | None = None,
     ) -> Session:
-        """Store ``session`` under a fresh id (with its pending attributes)."""
+        """Store ``session`` under a fresh id (with its pending attributes).
+
+        ``valid_after``: the user's "sessions valid after" mark, kept in the session.
+        A signed-in user already at ``max_per_user`` live sessions loses the oldest.
+        """
         cfg = self.config
         now = self._now_ms()
         loc = Locator(sid=new_sid(), user_id=user_id)
         meta = {F_CREATED: str(now), F_SEEN: str(now)}
+        if valid_after is not None:
+            meta[F_VALID] = str(valid_after)
         if ip:
             meta[F_IP] = ip
         if user_agent:
@@ -315,17 +342,25 @@ class RedisSessionStore:
             int(cfg.idle_timeout * 1000),
             int(cfg.absolute_timeout * 1000),
             loc.sid,
+            cfg.max_per_user,
+            "" if user_id is None else self._user_key_prefix(user_id),
         ]
         for name, value in fields.items():
             args += [name, value]
         key = self.keys.session(loc)
         cache = self.cache
-        await self._run(
-            CREATE,
-            self._keys_for(loc),
-            args,
-            None if cache is None else lambda _reply: cache.put(key, dict(fields)),
-        )
+
+        def remember(reply: Any) -> None:
+            if cache is not None:
+                cache.put(key, dict(fields))
+                for sid in reply or ():
+                    cache.drop(args[5] + _text(sid))
+
+        ended = await self._run(CREATE, self._keys_for(loc), args, remember)
+        if ended:
+            log.info("sessions ended for user=%s: %d over the cap", user_id, len(ended))
+            for sid in ended:
+                self.events.ended("revoked", sid_digest(_text(sid)), user_id)
         session.adopt(loc, meta)
         session.mark_written()
         log.info("session created %s user=%s", sid_digest(loc.sid), user_id)

@@ -16,6 +16,8 @@ ABSOLUTE = 28800
 
 @pytest.fixture
 def store(resources):
+    # The session layer alone: its sessions belong to no account in MariaDB.
+    resources.sessions.revalidate = None
     return resources.sessions
 
 
