@@ -16,6 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from accounts.passwords import PasswordHasher, hashing_pool
+from accounts.revocation import SessionMark, SignOutRetry
 from accounts.throttle import LoginThrottle
 from sessions import RedisSessionStore, connect
 from settings import AppConfig
@@ -30,9 +31,11 @@ class Resources:
     passwords: PasswordHasher
     throttle: LoginThrottle
     executor: ThreadPoolExecutor  # CPU work (bcrypt)
+    sign_out_retry: SignOutRetry  # sign-outs Redis did not hear, retried
     served_by: str  # "host:pid" of this process, as X-Served-By and page footers show it
 
     async def close(self) -> None:
+        await self.sign_out_retry.close()
         await self.db.close()
         await self.sessions.close()
         await self.redis.aclose()
@@ -51,16 +54,20 @@ def create_resources(config: AppConfig, dummy_hash: bytes, **store_kwargs: Any) 
         **store_kwargs,
     )
     executor = hashing_pool(config.worker_threads)
+    db = Database(config.mysql_url, max_connections=config.mysql_pool_size)
+    sessions.revalidate = SessionMark(db)  # the user's "sessions valid after" mark
     return Resources(
         redis=client,
         sessions=sessions,
-        db=Database(config.mysql_url, max_connections=config.mysql_pool_size),
+        db=db,
         passwords=PasswordHasher(
             None if config.bcrypt_on_event_loop else executor,
             rounds=config.bcrypt_rounds,
             dummy_hash=dummy_hash,
+            queue_size=config.hash_queue_size,
         ),
         throttle=LoginThrottle(client, config.throttle, prefix=config.redis_prefix),
         executor=executor,
+        sign_out_retry=SignOutRetry(sessions),
         served_by=f"{socket.gethostname()}:{os.getpid()}",
     )

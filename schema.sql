@@ -1,6 +1,8 @@
 -- Schema of the application. It names no database, so it applies to any:
 --     mariadb DBNAME < schema.sql
--- It is idempotent (CREATE ... IF NOT EXISTS) and uses utf8mb4 throughout.
+-- It is idempotent (CREATE ... IF NOT EXISTS, ADD COLUMN IF NOT EXISTS) and uses
+-- utf8mb4 throughout. Applied to a database made by an older version, it adds what is
+-- missing (the server does the same at start-up: storage/schema.py).
 -- Table and column names are the original application's; columns beside them are ours.
 
 CREATE TABLE IF NOT EXISTS user_login (
@@ -12,9 +14,17 @@ CREATE TABLE IF NOT EXISTS user_login (
     user_password VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     user_name     VARCHAR(100) NOT NULL,
     created_date  DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    -- "Sessions valid after" (ms since the epoch): sessions issued under an older mark
+    -- are refused. Advanced by password changes; here, so a Redis restore cannot undo it.
+    sessions_valid_after BIGINT UNSIGNED NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id),
     UNIQUE KEY uq_user_login_email (user_email)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Migrations: columns added since the table was first created.
+ALTER TABLE user_login
+    ADD COLUMN IF NOT EXISTS sessions_valid_after BIGINT UNSIGNED NOT NULL DEFAULT 0
+    AFTER created_date;
 
 CREATE TABLE IF NOT EXISTS user_status (
     -- Auto-increment id: two statuses posted in the same microsecond still have an order.

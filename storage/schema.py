@@ -1,4 +1,8 @@
-"""Create the database and apply ``schema.sql`` once, before the server forks.
+"""Create the database and bring its schema up to date, before the server forks.
+
+``schema.sql`` is idempotent and carries its own migrations (``ADD COLUMN IF NOT
+EXISTS``): it is applied whenever a table or a column it defines is missing, so a
+database made by an older version gains the new columns at the next start.
 
 This runs synchronously (PyMySQL, which aiomysql is built on) in the parent process, so
 no event loop or connection exists yet when the workers are forked.
@@ -14,6 +18,8 @@ from storage.urls import parse_mysql_url
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
 TABLES = ("user_login", "user_status")
+#: Columns added after the first release: (table, column).
+ADDED_COLUMNS = (("user_login", "sessions_valid_after"),)
 
 
 def schema_statements(text: str) -> list[str]:
@@ -23,7 +29,7 @@ def schema_statements(text: str) -> list[str]:
 
 
 def ensure_database(mysql_url: str, *, connect_timeout: float = 5.0) -> bool:
-    """Create the database if missing and apply the schema when a table is missing.
+    """Create the database if missing; apply the schema when a table or column is missing.
 
     Returns True when the schema was applied. Raises ``pymysql.MySQLError`` when the
     server cannot be reached, with its own message (the caller reports it).
@@ -47,10 +53,23 @@ def ensure_database(mysql_url: str, *, connect_timeout: float = 5.0) -> bool:
                 (params.database, *TABLES),
             )
             (present,) = cur.fetchone()
-            if present == len(TABLES):
+            if present == len(TABLES) and _has_columns(cur, params.database):
                 return False
             for statement in schema_statements(SCHEMA_PATH.read_text()):
                 cur.execute(statement)
             return True
     finally:
         conn.close()
+
+
+def _has_columns(cur: pymysql.cursors.Cursor, database: str) -> bool:
+    """True when every column added since the first release is there."""
+    for table, column in ADDED_COLUMNS:
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s AND column_name = %s",
+            (database, table, column),
+        )
+        if cur.fetchone()[0] == 0:
+            return False
+    return True
