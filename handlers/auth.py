@@ -6,6 +6,7 @@ from typing import Any, NoReturn
 
 from tornado.web import Finish
 
+from accounts.signin import Throttled, authenticate
 from accounts.validation import (
     InvalidInput,
     clean_email,
@@ -17,9 +18,13 @@ from handlers.base import BaseHandler
 from handlers.errors import AppError
 from sessions import SessionUnavailable
 from storage.errors import EmailTaken
-from storage.users import create_user, delete_user, find_user_by_email
+from storage.users import create_user, delete_user
 
 BAD_CREDENTIALS = "Invalid e-mail or password."
+SIGN_OUT_PENDING = (
+    "You are signed out on this device. The server could not be reached to end the "
+    "session there; it will keep trying, and the session cannot be used from here."
+)
 
 
 class SignInPage(BaseHandler):
@@ -69,7 +74,12 @@ class FormHandler(SignInPage):
 
 
 class RegisterHandler(FormHandler):
-    """``POST /register``: create the account and sign the new user in (201)."""
+    """``POST /register``: create the account and sign the new user in (201).
+
+    An e-mail address already in use answers 409: registration does tell which
+    addresses have accounts, and the per-address registration throttle bounds how
+    fast anyone can ask (see docs/RELIABILITY.md).
+    """
 
     async def post(self) -> None:
         raw_name, raw_email = self.field("user_name"), self.field("user_email")
@@ -80,6 +90,10 @@ class RegisterHandler(FormHandler):
             password = clean_password(self.field("user_password"))
         except InvalidInput as exc:
             self.fail(400, str(exc), register_error=str(exc), **state)
+        wait = await self.res.throttle.register_attempt(self.request.remote_ip or "")
+        if wait:
+            message = f"Too many sign-ups from your address. Try again in {wait} seconds."
+            self.fail(429, message, {"Retry-After": str(wait)}, register_error=message, **state)
         password_hash = await self.res.passwords.hash(password)
         try:
             user_id = await create_user(
@@ -89,12 +103,13 @@ class RegisterHandler(FormHandler):
             message = "An account with this e-mail address already exists."
             self.fail(409, message, register_error=message, **state)
         try:
-            await self.start_session(user_id, user_name=name)
+            await self.start_session(user_id, valid_after=0, user_name=name)
         except SessionUnavailable:
             # All or nothing: a 503 must mean "nothing happened, try again", not an
             # account the user cannot sign in to yet and cannot register again.
             await delete_user(self.res.db, user_id)
             raise
+        self.rotate_xsrf_token()
         await self.reply({"user_id": user_id, "user_name": name}, status=201, redirect_to="/home")
 
 
@@ -109,28 +124,52 @@ class LoginHandler(FormHandler):
             password = clean_login_password(self.field("user_password"))
         except InvalidInput as exc:
             self.fail(400, str(exc), login_error=str(exc), **state)
-        ip = self.request.remote_ip or ""
-        wait = await self.res.throttle.retry_after(email, ip)
-        if wait:
-            message = f"Too many failed sign-ins. Try again in {wait} seconds."
-            self.fail(429, message, {"Retry-After": str(wait)}, login_error=message, **state)
-        user = await find_user_by_email(self.res.db, email)
-        ok = await self.res.passwords.verify(password, user.password_hash if user else None)
-        if not ok or user is None:
-            await self.res.throttle.record_failure(email, ip)
+        res = self.res
+        try:
+            user = await authenticate(
+                res.passwords,
+                res.throttle,
+                res.db,
+                email=email,
+                password=password,
+                ip=self.request.remote_ip or "",
+            )
+        except Throttled as exc:
+            message = f"Too many failed sign-ins. Try again in {exc.retry_after} seconds."
+            headers = {"Retry-After": str(exc.retry_after)}
+            self.fail(429, message, headers, login_error=message, **state)
+        if user is None:
             self.fail(401, BAD_CREDENTIALS, login_error=BAD_CREDENTIALS, **state)
-        await self.res.throttle.record_success(email, ip)
-        await self.start_session(user.user_id, user_name=user.user_name)
+        await self.start_session(
+            user.user_id, valid_after=user.sessions_valid_after, user_name=user.user_name
+        )
+        self.rotate_xsrf_token()
         await self.reply(
             {"user_id": user.user_id, "user_name": user.user_name}, redirect_to="/home"
         )
 
 
 class LogoutHandler(BaseHandler):
-    """``POST /logout``: delete the session in Redis and expire the cookie."""
+    """``POST /logout``: expire the cookie and delete the session in Redis.
+
+    When Redis does not answer, the cookie is expired all the same, the deletion is
+    retried in the background, and the answer (202) says so.
+    """
 
     load_session_first = False
 
     async def post(self) -> None:
-        await self.end_session()
+        loc = self.session_locator()
+        self.rotate_xsrf_token()
+        try:
+            await self.end_session()
+        except SessionUnavailable:
+            if loc is not None:
+                self.res.sign_out_retry.schedule(loc)
+            self.set_status(202)
+            if self.wants_json:
+                self.write_json(False, SIGN_OUT_PENDING)
+            else:
+                self.render("signed_out.html", message=SIGN_OUT_PENDING)
+            return
         await self.reply("Signed out.", redirect_to="/")

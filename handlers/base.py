@@ -10,6 +10,7 @@ It only puts together one mixin per job, each in the module named after it:
 * :mod:`handlers.inputs` - ``field(name)`` for form and JSON bodies, the body limit;
 * :mod:`handlers.replies` - ``reply()``, ``write_json()``, ``render()``;
 * :mod:`handlers.errors` - ``AppError`` and the error page or JSON envelope;
+* :mod:`handlers.forgery` - the stricter XSRF check and token rotation;
 * :mod:`handlers.headers` - the headers every response carries.
 
 Once per request, in ``prepare``, it checks the body limit and resolves the session and
@@ -20,10 +21,11 @@ from __future__ import annotations
 
 from handlers.current_user import CurrentUser
 from handlers.errors import ErrorPages
+from handlers.forgery import Forgery
 from handlers.inputs import Inputs
 
 
-class BaseHandler(CurrentUser, Inputs, ErrorPages):
+class BaseHandler(CurrentUser, Forgery, Inputs, ErrorPages):
     #: Resolve the session in ``prepare``. When False, the handler does it itself.
     load_session_first = True
 
