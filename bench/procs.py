@@ -198,6 +198,10 @@ def start_app(
         f"--cookie_secret={cookie_secret}",
         f"--bcrypt_rounds={bcrypt_rounds}",
         f"--access_log={str(access_log).lower()}",
+        # Every benchmark user registers from 127.0.0.1, and the login storm measures
+        # how queued hashing behaves: neither limit may cut in.
+        "--register_max_per_ip=0",
+        "--hash_queue_size=0",
         *extra,
     ]
     server = Server(name, port, _spawn(cmd, log), log)
