@@ -170,6 +170,8 @@ class LoginThrottle:
     async def register_attempt(self, ip: str) -> int:
         """Count one registration from ``ip``: 0 when allowed, else seconds to wait."""
         cfg = self.config
+        if not cfg.register_per_ip:
+            return 0
         key = f"{self.prefix}throttle:register:ip:{ip}"
         try:
             ms = await self._count(
