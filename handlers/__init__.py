@@ -24,6 +24,7 @@ from tornado.routing import _RuleList
 from handlers.api import HealthHandler, WhoAmIHandler
 from handlers.auth import IndexHandler, LoginHandler, LogoutHandler, RegisterHandler
 from handlers.home import HomeHandler
+from handlers.password import PasswordHandler
 from handlers.statuses import AddStatusHandler, FetchStatusHandler
 
 
@@ -33,6 +34,7 @@ def routes() -> _RuleList:
         (r"/register", RegisterHandler),
         (r"/login", LoginHandler),
         (r"/logout", LogoutHandler),
+        (r"/password", PasswordHandler),
         (r"/home", HomeHandler),
         (r"/addStatus", AddStatusHandler),
         (r"/fetchStatus", FetchStatusHandler),
