@@ -22,6 +22,8 @@ class Browser:
         self.client = client
         self.base_url = base_url.rstrip("/")
         self.cookies: dict[str, str] = {}
+        #: Source address of the connections (e.g. "127.0.0.2": another client address).
+        self.network_interface: str | None = None
 
     def _store_cookies(self, response: HTTPResponse) -> None:
         for header in response.headers.get_list("Set-Cookie"):
@@ -63,6 +65,7 @@ class Browser:
             body=body,
             follow_redirects=False,
             raise_error=False,
+            network_interface=self.network_interface,
         )
         self._store_cookies(response)
         return response
