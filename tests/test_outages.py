@@ -136,9 +136,7 @@ class TestRedisDown:
         unavailable_page(page)
 
     @pytest.mark.gen_test
-    async def test_logout_expires_the_cookie_and_says_the_end_is_retried(
-        self, browser, app_config
-    ):
+    async def test_logout_expires_the_cookie_and_says_the_end_is_retried(self, browser, app_config):
         """Item 6: the user is signed out of this browser whatever Redis does (the
         retried server-side end is tested in tests/test_signout_retry.py)."""
         await browser.get("/")
