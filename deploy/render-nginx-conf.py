@@ -100,8 +100,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--upstream",
         action="append",
-        help="app address HOST:PORT or unix:PATH; repeat for several instances "
+        help="app address HOST:PORT or unix:PATH; repeat for several instances or hosts "
         "(default 127.0.0.1:8888)",
+    )
+    parser.add_argument(
+        "--max-fails",
+        type=int,
+        default=2,
+        help="failures within --fail-timeout after which an upstream server is left out",
+    )
+    parser.add_argument(
+        "--fail-timeout",
+        default="10s",
+        help="window for --max-fails, and how long a failed server is then left out",
     )
     parser.add_argument(
         "--static-root", default=str(REPO_ROOT / "static"), help="directory served at /static/"
@@ -137,6 +148,14 @@ def render(args: argparse.Namespace) -> tuple[str, list[Path]]:
     if args.https_redirect and not tls:
         raise SystemExit("render-nginx-conf: --https-redirect needs TLS options")
     upstreams = args.upstream or ["127.0.0.1:8888"]
+    if args.max_fails < 1:
+        raise SystemExit("render-nginx-conf: --max-fails must be 1 or more")
+    max_fails = str(args.max_fails)
+    if not re.fullmatch(r"[1-9][0-9]*(ms|s)?", args.fail_timeout):
+        raise SystemExit(
+            f"render-nginx-conf: --fail-timeout must be like 10s, not {args.fail_timeout!r}"
+        )
+    fail_timeout = args.fail_timeout
 
     values = {
         "USER": " ".join(_safe(u, "user") for u in args.user.split()) if args.user else "",
@@ -148,8 +167,11 @@ def render(args: argparse.Namespace) -> tuple[str, list[Path]]:
         "SERVER_NAME": " ".join(_safe(n, "server name") for n in args.server_name.split()),
         "LISTEN": _listen(args.listen, "--listen"),
         "UPSTREAM_SERVERS": "\n".join(
-            f"        server {_upstream(u)} max_fails=3 fail_timeout=5s;" for u in upstreams
+            f"        server {_upstream(u)} max_fails={max_fails} fail_timeout={fail_timeout};"
+            for u in upstreams
         ),
+        "MAX_FAILS": max_fails,
+        "FAIL_TIMEOUT": fail_timeout,
         "TLS_LISTEN": _listen(args.tls_listen, "--tls-listen") if tls else "",
         "TLS_CERT": _safe(_abs(args.tls_cert), "certificate") if tls else "",
         "TLS_KEY": _safe(_abs(args.tls_key), "key") if tls else "",

@@ -1,0 +1,472 @@
+"""Several app hosts behind one nginx, as ``make stack HOSTS=2`` runs them.
+
+Each test starts ``scripts/stack.sh --hosts 2 --processes 2`` on free ports: two app
+hosts, each a ``server.py`` with two forked workers in a network namespace of its own
+(``scripts/apphosts.py``; where namespaces cannot be made, loopback addresses, and the
+output says so), one nginx upstream in front, the suite's Redis and MariaDB reached
+through the relay. Shown, with real processes:
+
+* one sign-in is served by every host and every worker process while staying signed in,
+  and the load test's sharing matrix shows users moving between hosts;
+* the loopback fallback works and says so;
+* a host stopped mid-load, by SIGTERM (graceful) and by SIGKILL of all its processes (a
+  crash): only requests in flight on it fail, nginx sends the others to the remaining
+  host, every user stays signed in and every acknowledged write is kept.
+
+The tests print what they saw (requests, statuses, which hosts served) on the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from scripts import apphosts
+from tests.support.http import Client, Reply
+from tests.support.server_process import REPO_ROOT, free_port
+
+STACK = REPO_ROOT / "scripts" / "stack.sh"
+HOST_LINE = re.compile(
+    r"-> host (?P<name>[\w-]+): (?P<addr>[\d.]+):(?P<port>\d+) "
+    r"(?:in network namespace (?P<netns>\S+),|on this machine's loopback,) "
+    r"server\.py pid (?P<pid>\d+)"
+)
+ACCESS_LINE = re.compile(
+    r'"(?P<method>[A-Z]+) (?P<path>\S+) [^"]*" (?P<status>\d{3}) .* up=(?P<up>.*?) served_by='
+)
+
+
+def _namespaces_possible() -> bool:
+    return apphosts._no_netns_reason() is None
+
+
+def _children(parent: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (an exited process waiting to be reaped counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+@dataclass
+class Host:
+    name: str
+    address: str
+    netns: str | None
+    pid: int  # the host's server.py parent
+    workers: set[int] = field(default_factory=set)
+
+
+@dataclass
+class Stack:
+    proc: subprocess.Popen[bytes]
+    url: str
+    var: Path
+    log_path: Path
+    hosts: list[Host]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def host_of(self, pid: int) -> Host | None:
+        return next((h for h in self.hosts if pid in h.workers), None)
+
+    def access_log(self, at_least: int) -> list[re.Match[str]]:
+        """nginx's access-log lines (it flushes every second): wait for ``at_least``."""
+        path = self.var / "logs" / "access.log"
+        deadline = time.monotonic() + 5
+        while True:
+            text = path.read_text(errors="replace") if path.exists() else ""
+            lines = [m for m in map(ACCESS_LINE.search, text.splitlines()) if m]
+            if len(lines) >= at_least or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def start_stack(
+    tmp_path: Path, mysql_url: str, redis_url: str, redis_prefix: str
+) -> Iterator[Callable[..., Stack]]:
+    """``start_stack(*options)``: ``scripts/stack.sh --hosts 2 ...`` up and parsed.
+
+    Stopped with SIGTERM afterwards; it must then exit 143 and leave no process, no
+    namespace and no interface behind."""
+    started: list[Stack] = []
+
+    def start(*options: str) -> Stack:
+        nginx_port = free_port()
+        var = tmp_path / f"stack-{len(started)}"
+        log_path = tmp_path / f"stack-{len(started)}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "STACK_"))}
+        env["VENV"] = str(Path(sys.executable).parent.parent)
+        cmd = [
+            "bash", str(STACK), "--hosts", "2", "--processes", "2",
+            "--port", str(nginx_port), "--app-port", str(free_port()), "--var-dir", str(var),
+            *options, "--",
+            f"--mysql_url={mysql_url}", f"--redis_url={redis_url}",
+            f"--redis_prefix={redis_prefix}", "--cookie_secret=test-secret-" + "x" * 32,
+            "--bcrypt_rounds=4", "--worker_threads=1", "--access_log=false",
+        ]  # fmt: skip
+        with log_path.open("wb") as out:
+            proc = subprocess.Popen(
+                cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True,
+            )  # fmt: skip
+        stack = Stack(proc, f"http://127.0.0.1:{nginx_port}", var, log_path, [])
+        started.append(stack)
+        deadline = time.monotonic() + 90
+        while "stack up" not in stack.log() or "Ctrl-C stops" not in stack.log():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"stack.sh did not come up:\n{stack.log()}")
+            time.sleep(0.1)
+        for m in HOST_LINE.finditer(stack.log()):
+            pid = int(m["pid"])
+            stack.hosts.append(Host(m["name"], m["addr"], m["netns"], pid, _children(pid)))
+        assert len(stack.hosts) == 2, stack.log()
+        for host in stack.hosts:
+            assert len(host.workers) == 2, (host, stack.log())
+        return stack
+
+    yield start
+    for stack in started:
+        if stack.proc.poll() is None:
+            stack.proc.send_signal(signal.SIGTERM)
+            try:
+                stack.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(stack.proc.pid, signal.SIGKILL)
+                stack.proc.wait(timeout=5)
+        # Everything it started is gone: app hosts, their namespaces, nginx, the relay.
+        for host in stack.hosts:
+            for pid in {host.pid, *host.workers}:
+                assert not _alive(pid), f"{host.name} pid {pid} outlived the stack"
+            if host.netns:
+                assert not Path(f"/run/netns/{host.netns}").exists(), host.netns
+        assert stack.proc.returncode == 128 + signal.SIGTERM, stack.log()
+
+
+def _report(capsys: pytest.CaptureFixture[str], lines: list[str]) -> None:
+    """Print what a test saw, on the terminal even when pytest captures output."""
+    with capsys.disabled():
+        print("\n" + "\n".join(f"    {line}" for line in lines))
+
+
+def _sign_up(base_url: str, tag: str) -> tuple[Client, int]:
+    client = Client(base_url)
+    assert client.get("/").status == 200
+    reply = client.register(f"{tag} user", f"{tag}-{secrets.token_hex(5)}@example.com")
+    assert reply.status == 201, reply.body
+    return client, int(reply.json()["message"]["user_id"])
+
+
+def _pid(reply: Reply) -> int:
+    return reply.pid
+
+
+# --- one sign-in, every host and process ------------------------------------------------
+
+
+def _check_sharing(stack: Stack, capsys: pytest.CaptureFixture[str], title: str) -> None:
+    user, user_id = _sign_up(stack.url, "hosts")
+    everyone = {(h.name, pid) for h in stack.hosts for pid in h.workers}
+    matrix: Counter[tuple[str, int]] = Counter()
+    replies: list[Reply] = []
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for _ in range(10):  # 24 requests a round; more rounds only until all were seen
+            batch = list(pool.map(lambda _: user.get("/whoami"), range(24)))
+            replies += batch
+            for reply in batch:
+                host = stack.host_of(_pid(reply))
+                matrix[(host.name if host else "?", _pid(reply))] += 1
+            if set(matrix) >= everyone:
+                break
+    for reply in replies:
+        assert reply.status == 200, reply.body
+        assert reply.json()["message"]["user_id"] == user_id
+    assert set(matrix) == everyone, f"served by {dict(matrix)}; processes are {everyone}"
+    if all(h.netns for h in stack.hosts):  # each namespace has a hostname of its own
+        for reply in replies:
+            host = stack.host_of(_pid(reply))
+            assert host and reply.served_by == f"{host.name}:{_pid(reply)}", reply.served_by
+
+    # The session's counter stays exact over both hosts: 40 concurrent visits, one more.
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        visits = list(pool.map(lambda _: user.get("/home"), range(40)))
+    assert [v.status for v in visits] == [200] * 40
+    assert {stack.host_of(_pid(v)).name for v in visits} == {h.name for h in stack.hosts}  # type: ignore[union-attr]
+    last = user.get("/home")
+    assert last.json()["message"]["views"] == 41
+
+    # Signed out, the same requests are refused on every host alike.
+    anonymous = Client(stack.url).get("/whoami")
+    assert anonymous.status == 401
+
+    _report(
+        capsys,
+        [
+            f"{title}: user {user_id}, {len(replies)} GET /whoami through nginx, "
+            "all 200 as that user",
+            *(f"  {name}:{pid}  {n:3d} requests" for (name, pid), n in sorted(matrix.items())),
+            f"  /home views: 40 concurrent + 1 = {last.json()['message']['views']}",
+        ],
+    )
+
+
+def test_one_sign_in_is_served_by_every_host_and_process(
+    start_stack: Callable[..., Stack], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    stack = start_stack()
+    if _namespaces_possible():
+        assert all(h.netns for h in stack.hosts), stack.log()
+        assert len({h.address for h in stack.hosts}) == 2
+        assert all(h.address.startswith("10.213.") for h in stack.hosts)
+    else:
+        assert "NO NETWORK NAMESPACES" in stack.log(), stack.log()
+    _check_sharing(stack, capsys, "sharing matrix")
+
+    # The load test through nginx: its sharing matrix shows users served by both hosts.
+    out_json = tmp_path / "loadtest.json"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "loadtest", f"--target={stack.url}", "--users=6",
+            "--duration=4", "--ramp=0.5", "--think=0.05", "--actions=6", "--seed=1",
+            "--new-connection-every=1", "--require-sharing", "--progress=lines",
+            f"--json={out_json}", "--report=-",
+        ],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(out_json.read_text())
+    assert result["violations"]["total"] == 0 and result["errors"] == 0, proc.stdout
+    processes = result["sharing"]["processes"]
+    served_hosts = {stack.host_of(int(p.rpartition(":")[2])).name for p in processes}  # type: ignore[union-attr]
+    assert served_hosts == {h.name for h in stack.hosts}, processes
+    users = result["sharing"]["users"]
+    by_hosts = Counter(
+        len({stack.host_of(int(p.rpartition(":")[2])).name for p in u["served_by"]})  # type: ignore[union-attr]
+        for u in users
+    )
+    assert by_hosts.get(2, 0) >= len(users) // 2, users
+    _report(
+        capsys,
+        [
+            f"load test: {result['requests']} requests, {result['errors']} errors, "
+            f"{len(processes)} processes: {', '.join(processes)}",
+            f"  users by number of hosts that served them: {dict(sorted(by_hosts.items()))}",
+        ],
+    )
+
+
+def test_without_namespaces_the_hosts_are_loopback_addresses(
+    start_stack: Callable[..., Stack], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = start_stack("--loopback")
+    assert "NO NETWORK NAMESPACES" in stack.log(), stack.log()
+    assert [h.address for h in stack.hosts] == ["127.0.0.2", "127.0.0.3"]
+    assert all(h.netns is None for h in stack.hosts)
+    _check_sharing(stack, capsys, "loopback fallback")
+
+
+# --- a host stopped mid-load ------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    user: int
+    method: str
+    path: str
+    start: float
+    end: float
+    status: int | None  # None: no HTTP answer at all
+    pid: int | None = None
+    views: int | None = None
+    status_text: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and self.status < 500
+
+
+def _load(
+    users: list[tuple[Client, int]], seconds: float, at: Callable[[], None], at_time: float
+) -> list[Outcome]:
+    """Each user in its own thread: whoami, home, and now and then a status, each on a
+    new connection, for ``seconds``; ``at()`` is called ``at_time`` seconds in."""
+    outcomes: list[Outcome] = []
+    lock = threading.Lock()
+    t0 = time.monotonic()
+
+    def one_user(index: int) -> None:
+        client, _ = users[index]
+        n = 0
+        while time.monotonic() - t0 < seconds and n < 1000:
+            n += 1
+            if n % 4 == 0:
+                method, path = "POST", "/addStatus"
+                text = f"u{index} n{n} {secrets.token_hex(3)}"
+                form: dict[str, str] | None = {"status": text}
+            else:
+                method, path, form = "GET", ("/home" if n % 2 else "/whoami"), None
+                text = None
+            start = time.monotonic()
+            try:
+                reply = client.request(method, path, form, timeout=15)
+            except OSError:
+                out = Outcome(index, method, path, start, time.monotonic(), None, status_text=text)
+            else:
+                out = Outcome(index, method, path, start, time.monotonic(), reply.status,
+                              status_text=text)  # fmt: skip
+                if reply.headers.get("X-Served-By"):
+                    out.pid = reply.pid
+                if path == "/home" and reply.status == 200:
+                    out.views = reply.json()["message"]["views"]
+            with lock:
+                outcomes.append(out)
+
+    def trigger() -> None:
+        time.sleep(at_time)
+        at()
+
+    with ThreadPoolExecutor(max_workers=len(users) + 1) as pool:
+        futures = [pool.submit(one_user, i) for i in range(len(users))]
+        futures.append(pool.submit(trigger))
+        for future in futures:
+            future.result()
+    return outcomes
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_a_host_stopped_mid_load_fails_only_its_requests_in_flight(
+    start_stack: Callable[..., Stack], capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    stack = start_stack()
+    victim, survivor = stack.hosts
+    users = [_sign_up(stack.url, f"load{i}") for i in range(8)]
+    baseline = {uid: c.get("/home").json()["message"]["views"] for c, uid in users}
+    times: dict[str, float] = {}
+
+    def stop_victim() -> None:
+        times["stop"] = time.monotonic()
+        if how == "SIGTERM":
+            os.kill(victim.pid, signal.SIGTERM)  # the parent drains its workers
+        elif victim.netns:  # a crash: every process of the host at once
+            for pid in apphosts.pids_in_netns(victim.netns):
+                os.kill(pid, signal.SIGKILL)
+        else:
+            os.killpg(victim.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while any(map(_alive, {victim.pid, *victim.workers})) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        times["gone"] = time.monotonic()
+
+    outcomes = _load(users, seconds=4.0, at=stop_victim, at_time=1.5)
+    stop, gone = times["stop"], times["gone"]
+    assert not any(map(_alive, {victim.pid, *victim.workers})), "the host did not stop"
+
+    # Only requests in flight on the stopped host failed: each started before the host
+    # was gone and ended after it was told to stop; nginx's log puts each on that host.
+    failed = [o for o in outcomes if not o.ok]
+    for o in failed:
+        assert o.start <= gone and o.end >= stop, o
+    after = [o for o in outcomes if o.start > gone]
+    assert after and all(o.ok for o in after), [o for o in after if not o.ok]
+    # New requests went to the other host only; before the stop, both served.
+    assert {stack.host_of(o.pid).name for o in after if o.pid} == {survivor.name}  # type: ignore[union-attr]
+    before = [o for o in outcomes if o.end < stop and o.pid]
+    assert {stack.host_of(o.pid).name for o in before} == {victim.name, survivor.name}  # type: ignore[union-attr]
+    victim_addr = f"{victim.address}:"
+    log = stack.access_log(at_least=len(outcomes))
+    answered_5xx = [m for m in log if m["status"].startswith("5")]
+    for m in answered_5xx:
+        assert m["up"].split(",")[-1].strip().startswith(victim_addr), m.group(0)
+    retried = [m for m in log if "," in m["up"]]  # tried the stopped host, then the other
+    for m in retried:
+        assert m["up"].split(",")[0].strip().startswith(victim_addr), m.group(0)
+
+    # No session lost: every user is still signed in as itself, on the survivor; every
+    # acknowledged visit was counted and every acknowledged status is stored.
+    lost = []
+    views_check = []
+    for index, (client, uid) in enumerate(users):
+        who = client.get("/whoami")
+        if who.status != 200 or who.json()["message"]["user_id"] != uid:
+            lost.append(uid)
+            continue
+        assert stack.host_of(who.pid) is survivor
+        mine = [o for o in outcomes if o.user == index]
+        acked = sum(1 for o in mine if o.path == "/home" and o.status == 200)
+        unknown = sum(1 for o in mine if o.path == "/home" and o.status != 200)
+        views = client.get("/home").json()["message"]["views"] - baseline[uid] - 1
+        # A visit the stopped host counted but never answered, or that nginx re-sent
+        # to the other host after the connection broke, may be counted once more.
+        in_flight = sum(1 for o in mine if o.path == "/home" and o.start <= gone and o.end >= stop)
+        assert acked <= views <= acked + unknown + in_flight, (uid, acked, views, in_flight)
+        views_check.append(views - acked)
+        stored = {s["user_status"] for s in client.get("/fetchStatus?limit=1000").json()["message"]}
+        for o in mine:
+            if o.method == "POST" and o.status == 201:
+                assert o.status_text in stored, o
+    assert lost == [], f"sessions lost: {lost}"
+
+    by_status = Counter(str(o.status) if o.status else "no answer" for o in outcomes)
+
+    def phase(o: Outcome) -> str:
+        return "before" if o.end < stop else "during" if o.start <= gone else "after"
+
+    served = Counter(
+        f"{host.name} ({phase(o)})" for o in outcomes if o.pid and (host := stack.host_of(o.pid))
+    )
+    in_flight_total = sum(1 for o in outcomes if o.start <= gone and o.end >= stop)
+    _report(
+        capsys,
+        [
+            f"{how} of {victim.name} at 1.5 s of 4 s, 8 users: {len(outcomes)} requests, "
+            f"by status {dict(sorted(by_status.items()))}",
+            f"  host gone {1000 * (gone - stop):.0f} ms after the signal; {in_flight_total} "
+            f"requests in flight meanwhile; failed: "
+            + (
+                ", ".join(f"{o.method} {o.path} -> {o.status or 'no answer'}" for o in failed)
+                or "none"
+            ),
+            f"  served: {dict(sorted(served.items()))}",
+            f"  nginx: {len(retried)} requests re-sent from {victim.name} to {survivor.name}, "
+            f"{len(answered_5xx)} answered 5xx; after the stop {len(after)} requests, all "
+            f"on {survivor.name}",
+            f"  sessions lost: {len(lost)} of {len(users)}; /home counted beyond the "
+            f"acknowledged: {sum(views_check)}",
+        ],
+    )
+    # The stack itself saw the host go, and serves on.
+    deadline = time.monotonic() + 5
+    while f"host {victim.name} (server.py pid {victim.pid}) exited" not in stack.log():
+        assert time.monotonic() < deadline, stack.log()
+        time.sleep(0.1)
+    assert stack.proc.poll() is None, stack.log()
