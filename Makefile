@@ -6,7 +6,10 @@
 #   PYTEST_ARGS   options for pytest                            (make test)
 #   USERS, DURATION, TARGET, LOADTEST_ARGS       (make loadtest, make loadtest-ui)
 #   BENCH_ARGS    options for the benchmark                     (make bench)
-#   STACK_ARGS    options for scripts/stack.sh                  (make stack)
+#   HOSTS         app hosts behind nginx, each in a network namespace (default 1)  (make stack)
+#   REDIS         single (the Redis of --redis_url), cluster or sentinel (a private
+#                 Redis Cluster / Sentinel group on free loopback ports)   (make stack)
+#   STACK_ARGS    other options for scripts/stack.sh            (make stack)
 #   DB_NAME       database created by `make db` (default appdb)
 #   LOCK_ARGS     options for `uv pip compile`, e.g. --upgrade     (make lock)
 
@@ -26,6 +29,8 @@ ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 STACK_ARGS ?=
+HOSTS ?= 1
+REDIS ?= single
 LOADTEST_ARGS ?=
 LOCK_ARGS ?=
 # The lock files hold every platform's hashes and fit every Python the project supports
@@ -47,8 +52,8 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
 	@echo "Variables: ARGS (run), PYTEST_ARGS (test), USERS DURATION TARGET LOADTEST_ARGS (loadtest*),"
-	@echo "           BENCH_ARGS (bench), STACK_ARGS (stack), LOCK_ARGS (lock), VENV (default .venv),"
-	@echo "           DB_NAME (default appdb)"
+	@echo "           BENCH_ARGS (bench), HOSTS REDIS STACK_ARGS (stack), LOCK_ARGS (lock),"
+	@echo "           VENV (default .venv), DB_NAME (default appdb)"
 
 # --- preparation --------------------------------------------------------------------------
 
@@ -97,8 +102,8 @@ format: venv ## Apply ruff format and ruff's safe fixes
 	$(RUFF) format .
 	$(RUFF) check --fix .
 
-stack: venv db nginx ## App processes behind nginx on http://127.0.0.1:8080 (STACK_ARGS=...)
-	bash scripts/stack.sh $(STACK_ARGS)
+stack: venv db nginx ## The stack on http://127.0.0.1:8080 (HOSTS=N REDIS=single|cluster|sentinel STACK_ARGS=...)
+	bash scripts/stack.sh --hosts=$(HOSTS) --redis=$(REDIS) $(STACK_ARGS)
 
 loadtest: venv ## Headless Locust run with a live progress line (USERS= DURATION= TARGET= LOADTEST_ARGS=)
 	$(LOCUST) --headless --run-time=$(DURATION)s --only-summary --html=reports/loadtest.html \

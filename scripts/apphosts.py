@@ -235,7 +235,8 @@ def up(count: int, owner: int, force_loopback: bool = False) -> dict[str, Any]:
 def _up_netns(run: str, count: int, owner: int) -> dict[str, Any]:
     with _locked():
         _reap_stale()
-        free = [s for s in range(256) if s not in _taken_slots()]
+        taken = _taken_slots()
+        free = [s for s in range(256) if s not in taken]
         if not free:
             raise HostsError(f"no free /24 left in {NETWORK}")
         subnet = list(NETWORK.subnets(new_prefix=24))[free[0]]

@@ -343,14 +343,17 @@ wait_app() {
     wait_http "http://$addr/healthz" 60 "${APP_PIDS[$1]}" ||
         die "${APP_NAMES[$1]} on $addr did not become healthy (see its output above)"
 }
-# The first one alone: without --cookie_secret it creates var/cookie_secret, which every
-# other one then reads (all must sign cookies with the same secret).
-start_app 0
-wait_app 0
-for ((i = 1; i < ${#APP_ADDRS[@]}; i++)); do
+# All must sign cookies with the same secret. Without --cookie_secret the first one
+# creates var/cookie_secret, which the others then read: it starts alone.
+first=1
+if [[ -n "${APP_COOKIE_SECRET:-}" || " ${SERVER_ARGS[*]} " == *" --cookie_secret="* ]]; then
+    first=${#APP_ADDRS[@]}
+fi
+for ((i = 0; i < ${#APP_ADDRS[@]}; i++)); do
+    ((i == first)) && wait_app 0
     start_app "$i"
 done
-for ((i = 1; i < ${#APP_ADDRS[@]}; i++)); do
+for ((i = 0; i < ${#APP_ADDRS[@]}; i++)); do
     wait_app "$i"
 done
 

@@ -295,6 +295,97 @@ def test_without_namespaces_the_hosts_are_loopback_addresses(
     _check_sharing(stack, capsys, "loopback fallback")
 
 
+# --- the hosts themselves ---------------------------------------------------------------
+
+
+def _ip_names(*args: str) -> set[str]:
+    out = subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
+    return {line.split()[0].split("@")[0] for line in out.splitlines() if line.strip()}
+
+
+def _in_host(run: str, host: int, code: str) -> str:
+    cmd = [sys.executable, str(REPO_ROOT / "scripts" / "apphosts.py"), "exec", "--run", run,
+           "--host", str(host), "--", sys.executable, "-c", code]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=30).stdout
+
+
+def test_apphosts_sets_up_isolated_hosts_and_always_cleans_up(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not _namespaces_possible():
+        state = apphosts.up(2, os.getpid())
+        assert state["mode"] == "loopback" and state["reason"], state
+        assert [h["address"] for h in state["hosts"]] == ["127.0.0.2", "127.0.0.3"]
+        return
+    owner = subprocess.Popen(["sleep", "60"])
+    first = apphosts.up(2, owner.pid)
+    second = apphosts.up(1, os.getpid())
+    try:
+        assert first["mode"] == second["mode"] == "netns"
+        assert first["network"] != second["network"]  # concurrent runs never share addresses
+        names = {h["netns"] for h in first["hosts"] + second["hosts"]}
+        assert names <= _ip_names("netns", "list")
+        assert {h["veth"] for h in first["hosts"]} <= _ip_names("-br", "link")
+        assert all(n.startswith("aph") for n in names)
+
+        # Inside host 1: its own hostname and address, and nothing else reachable: not
+        # this machine's Redis on 127.0.0.1 (no relay here), not the other host.
+        h1, h2 = first["hosts"]
+        probe = (
+            "import socket\n"
+            "print(socket.gethostname())\n"
+            f"for addr in [('127.0.0.1', 6379), ({h2['address']!r}, 22)]:\n"
+            "    try:\n"
+            "        socket.create_connection(addr, timeout=2).close(); print('reached')\n"
+            "    except OSError as exc:\n"
+            "        print(type(exc).__name__, exc.errno)\n"
+        )
+        seen = _in_host(first["run"], 1, probe).split("\n")
+        assert seen[0] == "apphost-1"
+        assert seen[1].startswith("ConnectionRefusedError"), seen
+        assert seen[2] == "OSError 101", seen  # ENETUNREACH: no route out of the host
+        addrs = _in_host(first["run"], 1, "import socket; s = socket.socket(); "
+                         f"s.bind(({h1['address']!r}, 0)); print('bound')")  # fmt: skip
+        assert addrs.strip() == "bound"
+
+        # The owner of the first run dies: the next clean-up of stale runs removes it and
+        # only it; removing a run twice is harmless.
+        owner.kill()
+        owner.wait()
+        subprocess.run(
+            [sys.executable, str(REPO_ROOT / "scripts" / "apphosts.py"), "down", "--stale"],
+            check=True, timeout=30,
+        )  # fmt: skip
+        left = _ip_names("netns", "list")
+        assert not {h["netns"] for h in first["hosts"]} & left
+        assert not {h["veth"] for h in first["hosts"]} & _ip_names("-br", "link")
+        assert second["hosts"][0]["netns"] in left
+        assert apphosts.down(second["run"]) is True
+        assert apphosts.down(second["run"]) is False
+        assert second["hosts"][0]["netns"] not in _ip_names("netns", "list")
+    finally:
+        owner.kill()
+        owner.wait()
+        apphosts.down(first["run"])
+        apphosts.down(second["run"])
+
+    # A failure half-way through leaves nothing behind.
+    before = (_ip_names("netns", "list"), _ip_names("-br", "link"))
+    real_create = apphosts._create_host
+
+    def fail_on_second(host: dict[str, object]) -> None:
+        if host["index"] == 2:
+            raise apphosts.HostsError("the second host fails")
+        real_create(host)
+
+    monkeypatch.setattr(apphosts, "_create_host", fail_on_second)
+    with pytest.raises(apphosts.HostsError, match="second host"):
+        apphosts.up(3, os.getpid())
+    assert (_ip_names("netns", "list"), _ip_names("-br", "link")) == before
+    _report(capsys, [f"apphosts: runs {first['network']} and {second['network']} set up, "
+                     "isolated, and removed (stale owner, twice, half-way failure)"])  # fmt: skip
+
+
 # --- a host stopped mid-load ------------------------------------------------------------
 
 
@@ -316,18 +407,20 @@ class Outcome:
 
 
 def _load(
-    users: list[tuple[Client, int]], seconds: float, at: Callable[[], None], at_time: float
+    users: list[tuple[Client, int]], at: Callable[[], None], at_time: float, tail: float
 ) -> list[Outcome]:
     """Each user in its own thread: whoami, home, and now and then a status, each on a
-    new connection, for ``seconds``; ``at()`` is called ``at_time`` seconds in."""
+    new connection; ``at()`` is called ``at_time`` seconds in, and the load goes on for
+    ``tail`` seconds after it returned (30 s and 1000 requests a user at most)."""
     outcomes: list[Outcome] = []
     lock = threading.Lock()
     t0 = time.monotonic()
+    end = [t0 + 30.0]
 
     def one_user(index: int) -> None:
         client, _ = users[index]
         n = 0
-        while time.monotonic() - t0 < seconds and n < 1000:
+        while time.monotonic() < end[0] and n < 1000:
             n += 1
             if n % 4 == 0:
                 method, path = "POST", "/addStatus"
@@ -354,6 +447,7 @@ def _load(
     def trigger() -> None:
         time.sleep(at_time)
         at()
+        end[0] = time.monotonic() + tail
 
     with ThreadPoolExecutor(max_workers=len(users) + 1) as pool:
         futures = [pool.submit(one_user, i) for i in range(len(users))]
@@ -387,7 +481,7 @@ def test_a_host_stopped_mid_load_fails_only_its_requests_in_flight(
             time.sleep(0.01)
         times["gone"] = time.monotonic()
 
-    outcomes = _load(users, seconds=4.0, at=stop_victim, at_time=1.5)
+    outcomes = _load(users, at=stop_victim, at_time=1.5, tail=1.5)
     stop, gone = times["stop"], times["gone"]
     assert not any(map(_alive, {victim.pid, *victim.workers})), "the host did not stop"
 
@@ -448,9 +542,10 @@ def test_a_host_stopped_mid_load_fails_only_its_requests_in_flight(
     _report(
         capsys,
         [
-            f"{how} of {victim.name} at 1.5 s of 4 s, 8 users: {len(outcomes)} requests, "
+            f"{how} of {victim.name} 1.5 s into the load, 8 users: {len(outcomes)} requests, "
             f"by status {dict(sorted(by_status.items()))}",
-            f"  host gone {1000 * (gone - stop):.0f} ms after the signal; {in_flight_total} "
+            f"  host gone {1000 * (gone - stop):.0f} ms after the signal, load on 1.5 s more; "
+            f"{in_flight_total} "
             f"requests in flight meanwhile; failed: "
             + (
                 ", ".join(f"{o.method} {o.path} -> {o.status or 'no answer'}" for o in failed)
