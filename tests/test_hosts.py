@@ -252,34 +252,41 @@ def test_one_sign_in_is_served_by_every_host_and_process(
         assert "NO NETWORK NAMESPACES" in stack.log(), stack.log()
     _check_sharing(stack, capsys, "sharing matrix")
 
-    # The load test through nginx: its sharing matrix shows users served by both hosts.
-    out_json = tmp_path / "loadtest.json"
+    # The load test (Locust) through nginx: its sharing matrix shows users served by
+    # both hosts, and every check of every answer held.
+    out_json = tmp_path / "sharing.json"
     proc = subprocess.run(
         [
-            sys.executable, "-m", "loadtest", f"--target={stack.url}", "--users=6",
-            "--duration=4", "--ramp=0.5", "--think=0.05", "--actions=6", "--seed=1",
-            "--new-connection-every=1", "--require-sharing", "--progress=lines",
-            f"--json={out_json}", "--report=-",
+            sys.executable, "-m", "locust", "-f", "loadtest/locustfile.py", "--headless",
+            f"--host={stack.url}", "--users=6", "--spawn-rate=6", "--run-time=5s",
+            "--stop-timeout=10", "--only-summary", "--progress=off", "--think=0.05",
+            "--actions=6", "--new-connection-every=1", "--require-sharing",
+            f"--sharing-json={out_json}",
         ],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=90,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    result = json.loads(out_json.read_text())
-    assert result["violations"]["total"] == 0 and result["errors"] == 0, proc.stdout
-    processes = result["sharing"]["processes"]
-    served_hosts = {stack.host_of(int(p.rpartition(":")[2])).name for p in processes}  # type: ignore[union-attr]
-    assert served_hosts == {h.name for h in stack.hosts}, processes
-    users = result["sharing"]["users"]
-    by_hosts = Counter(
-        len({stack.host_of(int(p.rpartition(":")[2])).name for p in u["served_by"]})  # type: ignore[union-attr]
-        for u in users
-    )
-    assert by_hosts.get(2, 0) >= len(users) // 2, users
+    report = json.loads(out_json.read_text())
+    assert report["checks"]["total"] == 0, report["checks"]
+    sharing = report["sharing"]
+
+    def host_name(process: str) -> str:
+        host = stack.host_of(int(process.rpartition(":")[2]))
+        assert host is not None, f"{process} is no worker of the stack's hosts"
+        return host.name
+
+    processes = sharing["processes"]
+    assert {host_name(p) for p in processes} == {h.name for h in stack.hosts}, processes
+    by_hosts = Counter(len({host_name(p) for p in row["by_process"]}) for row in sharing["matrix"])
+    assert by_hosts.get(2, 0) >= len(sharing["matrix"]) // 2, sharing["matrix"]
+    if all(h.netns for h in stack.hosts):
+        assert sorted(sharing["hosts"]) == [h.name for h in stack.hosts]
+    requests = sum(row["requests"] for row in sharing["matrix"])
     _report(
         capsys,
         [
-            f"load test: {result['requests']} requests, {result['errors']} errors, "
-            f"{len(processes)} processes: {', '.join(processes)}",
+            f"Locust: {requests} signed-in requests, 0 violations, {len(processes)} "
+            f"processes: {', '.join(processes)}",
             f"  users by number of hosts that served them: {dict(sorted(by_hosts.items()))}",
         ],
     )
