@@ -18,9 +18,10 @@ import redis.asyncio as aioredis
 from accounts.passwords import PasswordHasher, hashing_pool
 from accounts.revocation import SessionMark, SignOutRetry
 from accounts.throttle import LoginThrottle
-from sessions import RedisSessionStore, connect
+from sessions import RedisSessionStore
 from settings import AppConfig
 from storage.pool import Database
+from storage.redis_client import connect
 
 
 @dataclass

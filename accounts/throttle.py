@@ -44,7 +44,10 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from sessions.store import SessionUnavailable
+
+class ThrottleUnavailable(Exception):
+    """Redis did not answer the throttle: no sign-in is checked without it (answer 503)."""
+
 
 # KEYS: pair, ip, account
 # ARGV: window ms, per_pair, per_ip, slow_after, delay_base ms, delay_max ms
@@ -155,7 +158,7 @@ class LoginThrottle:
         try:
             refused, ms = await self._attempt(keys=self._keys(email, ip), args=args)
         except RedisError as exc:
-            raise SessionUnavailable(str(exc) or type(exc).__name__) from exc
+            raise ThrottleUnavailable(str(exc) or type(exc).__name__) from exc
         if int(refused):
             return Admission(retry_after=_seconds(int(ms)))
         return Admission(delay=int(ms) / 1000)
@@ -165,7 +168,7 @@ class LoginThrottle:
         try:
             await self._success(keys=self._keys(email, ip))
         except RedisError as exc:
-            raise SessionUnavailable(str(exc) or type(exc).__name__) from exc
+            raise ThrottleUnavailable(str(exc) or type(exc).__name__) from exc
 
     async def register_attempt(self, ip: str) -> int:
         """Count one registration from ``ip``: 0 when allowed, else seconds to wait."""
@@ -178,7 +181,7 @@ class LoginThrottle:
                 keys=[key], args=[int(cfg.register_window * 1000), cfg.register_per_ip]
             )
         except RedisError as exc:
-            raise SessionUnavailable(str(exc) or type(exc).__name__) from exc
+            raise ThrottleUnavailable(str(exc) or type(exc).__name__) from exc
         return _seconds(int(ms)) if int(ms) else 0
 
 

@@ -95,7 +95,7 @@ RULES: list[Rule] = [
     (
         "Redis client path (redis-py, sessions/autopipeline.py, socket I/O)",
         lambda fn, f: (
-            f.startswith("redis/") or f in ("sessions/autopipeline.py", "sessions/redis_client.py")
+            f.startswith("redis/") or f in ("sessions/autopipeline.py", "storage/redis_client.py")
         ),
     ),
     ("sessions package (store, mixin, Session)", lambda fn, f: f.startswith("sessions/")),

@@ -14,12 +14,15 @@ from typing import Any
 from tornado.web import HTTPError
 
 from accounts.passwords import HashingBusy
+from accounts.throttle import ThrottleUnavailable
 from handlers.replies import Replies
 from sessions import SessionUnavailable
 from storage.errors import StorageUnavailable
 
 log = logging.getLogger("app")
 RETRY_AFTER_SECONDS = "5"
+#: A backing service did not answer: 503 with Retry-After, logged without a traceback.
+UNAVAILABLE = (SessionUnavailable, StorageUnavailable, ThrottleUnavailable)
 
 DEFAULT_MESSAGES = {
     400: "Bad request.",
@@ -48,7 +51,7 @@ class ErrorPages(Replies):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message, headers = self._describe_error(status_code, exc)
-        if isinstance(exc, SessionUnavailable | StorageUnavailable | HashingBusy):
+        if isinstance(exc, (*UNAVAILABLE, HashingBusy)):
             status_code = 503
             self.set_status(503)
         if status_code == 503:
@@ -71,7 +74,7 @@ class ErrorPages(Replies):
                 "The server is busy checking passwords. Please try again in a moment.",
                 {"Retry-After": str(exc.retry_after)},
             )
-        if isinstance(exc, SessionUnavailable | StorageUnavailable):
+        if isinstance(exc, UNAVAILABLE):
             return DEFAULT_MESSAGES[503], {}
         detail = getattr(exc, "log_message", None) or ""
         if status_code == 403 and "xsrf" in detail.lower():
@@ -86,7 +89,7 @@ class ErrorPages(Replies):
         return DEFAULT_MESSAGES.get(status_code, self._reason), {}
 
     def log_exception(self, typ: Any, value: BaseException | None, tb: Any) -> None:
-        if isinstance(value, SessionUnavailable | StorageUnavailable | HashingBusy):
+        if isinstance(value, (*UNAVAILABLE, HashingBusy)):
             log.warning(
                 "%s %s: backing service unavailable: %s",
                 self.request.method,

@@ -7,14 +7,12 @@ A reusable package: it knows nothing of this application's routes. The parts:
 * :mod:`sessions.scripts` - the Lua scripts the store runs;
 * :mod:`sessions.mixin` - ``SessionMixin`` for ``tornado.web.RequestHandler``;
 * :mod:`sessions.ids` - ids, cookie locators, key names;
-* :mod:`sessions.events` - the hook an application's metrics and logs plug into;
-* :mod:`sessions.redis_client` - a redis-py client with bounded timeouts.
+* :mod:`sessions.events` - the hook an application's metrics and logs plug into.
 """
 
 from sessions.events import SessionEvents
 from sessions.ids import Locator
 from sessions.mixin import SessionMixin
-from sessions.redis_client import connect
 from sessions.session import Session
 from sessions.store import RedisSessionStore, SessionConfig, SessionInfo, SessionUnavailable
 
@@ -27,5 +25,4 @@ __all__ = [
     "SessionInfo",
     "SessionMixin",
     "SessionUnavailable",
-    "connect",
 ]

@@ -69,3 +69,29 @@ class KeySpace:
 
     def user_index(self, user_id: int) -> str:
         return f"{self.prefix}sess:{{u:{user_id}}}:index"
+
+
+class VerifiedCookies:
+    """Cookie values whose signature was verified, with their signing time (one per store).
+
+    Checking a signature (HMAC-SHA256 and parsing) is a measurable share of a small
+    request; a browser sends the same value on every request. Only values that passed
+    verification are kept, their age is still checked on every use, and the table is
+    bounded (oldest entries go first).
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._entries: dict[str, tuple[Locator, float]] = {}
+
+    def get(self, value: str) -> tuple[Locator, float] | None:
+        return self._entries.get(value)
+
+    def remember(self, value: str, locator: Locator) -> None:
+        try:  # v2 format: "2|1:<key version>|<n>:<timestamp>|..."
+            signed_at = float(value.split("|", 3)[2].split(":", 1)[1])
+        except (IndexError, ValueError):
+            return
+        if len(self._entries) >= self._size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[value] = (locator, signed_at)

@@ -28,35 +28,6 @@ from sessions.store import RedisSessionStore
 CLOCK_SKEW_ALLOWANCE = 300  # seconds added to the absolute timeout for cookie age
 
 
-class _VerifiedCookies:
-    """Cookie values whose signature this process has verified, with their signing time.
-
-    Checking a signature (HMAC-SHA256 and parsing) is a measurable share of a small
-    request; a browser sends the same value on every request. Only values that passed
-    verification are kept, their age is still checked on every use, and the table is
-    bounded (oldest entries go first).
-    """
-
-    def __init__(self, size: int = 10_000) -> None:
-        self._size = size
-        self._entries: dict[str, tuple[Locator, float]] = {}
-
-    def get(self, value: str) -> tuple[Locator, float] | None:
-        return self._entries.get(value)
-
-    def remember(self, value: str, locator: Locator) -> None:
-        try:  # v2 format: "2|1:<key version>|<n>:<timestamp>|..."
-            signed_at = float(value.split("|", 3)[2].split(":", 1)[1])
-        except (IndexError, ValueError):
-            return
-        if len(self._entries) >= self._size:
-            del self._entries[next(iter(self._entries))]
-        self._entries[value] = (locator, signed_at)
-
-
-_verified = _VerifiedCookies()
-
-
 class SessionMixin:
     """Mix into ``tornado.web.RequestHandler`` (before it in the bases).
 
@@ -91,7 +62,8 @@ class SessionMixin:
         if value is None:
             return None
         max_age = self.session_store.config.absolute_timeout + CLOCK_SKEW_ALLOWANCE
-        cached = _verified.get(value)
+        verified = self.session_store.verified_cookies
+        cached = verified.get(value)
         if cached is not None:
             known, signed_at = cached
             return known if time.time() - signed_at < max_age else None
@@ -100,7 +72,7 @@ class SessionMixin:
         )
         locator = Locator.parse(raw)
         if locator is not None:
-            _verified.remember(value, locator)
+            verified.remember(value, locator)
         return locator
 
     async def load_session(self) -> Session:

@@ -65,7 +65,7 @@ from sessions import scripts
 from sessions.autopipeline import AutoPipeline, Script
 from sessions.cache import SessionCache
 from sessions.events import SessionEvents
-from sessions.ids import KeySpace, Locator, new_sid, sid_digest
+from sessions.ids import KeySpace, Locator, VerifiedCookies, new_sid, sid_digest
 from sessions.session import F_AGENT, F_CREATED, F_IP, F_SEEN, F_VALID, Session
 
 log = logging.getLogger("sessions")
@@ -154,6 +154,7 @@ class RedisSessionStore:
         self.clock = clock
         self.cache = cache
         self.events = events or SessionEvents()
+        self.verified_cookies = VerifiedCookies()  # for SessionMixin: signatures checked
 
     @classmethod
     def from_url(

@@ -4,6 +4,8 @@ Created in each worker after the fork (asyncio pools are not fork-safe). Connect
 run in autocommit mode: a pooled connection never holds an open snapshot or an
 uncommitted write. Every query is bounded by a timeout, and every driver failure
 becomes :class:`StorageUnavailable`, so a request never hangs on a dead database.
+Constraint violations (``pymysql.err.IntegrityError``) pass through: the table's own
+module knows what they mean (:func:`integrity_code`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,8 @@ from typing import Any
 import aiomysql
 import pymysql
 
-from storage.errors import EmailTaken, StorageUnavailable, UnknownUser
+from storage.errors import StorageUnavailable
 from storage.urls import parse_mysql_url
-
-ER_DUP_ENTRY = 1062
-ER_NO_REFERENCED_ROW = 1452
 
 
 class Database:
@@ -56,13 +55,6 @@ class Database:
     async def _bounded(self, sql: str, args: Sequence[Any], *, fetch: bool) -> Any:
         try:
             return await asyncio.wait_for(self._run(sql, args, fetch=fetch), self._timeout)
-        except pymysql.err.IntegrityError as exc:
-            code = exc.args[0] if exc.args else None
-            if code == ER_DUP_ENTRY:
-                raise EmailTaken() from exc
-            if code == ER_NO_REFERENCED_ROW:
-                raise UnknownUser() from exc
-            raise
         except (
             TimeoutError,
             pymysql.err.OperationalError,
@@ -87,3 +79,8 @@ class Database:
             self._pool.close()
             await self._pool.wait_closed()
             self._pool = None
+
+
+def integrity_code(exc: pymysql.err.IntegrityError) -> int | None:
+    """The server's error number of a constraint violation (e.g. 1062, duplicate key)."""
+    return exc.args[0] if exc.args and isinstance(exc.args[0], int) else None

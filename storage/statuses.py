@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.pool import Database
+import pymysql
+
+from storage.errors import UnknownUser
+from storage.pool import Database, integrity_code
+
+ER_NO_REFERENCED_ROW = 1452  # the foreign key to user_login
 
 
 @dataclass(frozen=True)
@@ -17,9 +22,14 @@ class Status:
 
 async def add_status(db: Database, user_id: int, text: str) -> int:
     """Store a status; :class:`UnknownUser` if the account no longer exists."""
-    return await db.execute(
-        "INSERT INTO user_status (user_id, user_status) VALUES (%s, %s)", (user_id, text)
-    )
+    try:
+        return await db.execute(
+            "INSERT INTO user_status (user_id, user_status) VALUES (%s, %s)", (user_id, text)
+        )
+    except pymysql.err.IntegrityError as exc:
+        if integrity_code(exc) == ER_NO_REFERENCED_ROW:
+            raise UnknownUser() from exc
+        raise
 
 
 async def list_statuses(

@@ -11,7 +11,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from storage.pool import Database
+import pymysql
+
+from storage.errors import EmailTaken
+from storage.pool import Database, integrity_code
+
+ER_DUP_ENTRY = 1062  # the unique index on user_email
 
 _COLUMNS = "user_id, user_email, user_name, user_password, sessions_valid_after"
 
@@ -41,10 +46,15 @@ async def create_user(db: Database, *, name: str, email: str, password_hash: byt
 
     The unique index decides, so two concurrent registrations cannot both succeed.
     """
-    return await db.execute(
-        "INSERT INTO user_login (user_email, user_password, user_name) VALUES (%s, %s, %s)",
-        (email, password_hash.decode("ascii"), name),
-    )
+    try:
+        return await db.execute(
+            "INSERT INTO user_login (user_email, user_password, user_name) VALUES (%s, %s, %s)",
+            (email, password_hash.decode("ascii"), name),
+        )
+    except pymysql.err.IntegrityError as exc:
+        if integrity_code(exc) == ER_DUP_ENTRY:
+            raise EmailTaken() from exc
+        raise
 
 
 async def find_user_by_email(db: Database, email: str) -> User | None:

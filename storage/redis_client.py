@@ -1,4 +1,4 @@
-"""A redis-py asyncio client configured for a per-request session lookup.
+"""The app's general redis-py asyncio client (login throttling, health checks).
 
 redis-py 8's defaults suit batch jobs, not a web request: 5 s socket timeouts and
 ten retries with back-off mean an outage takes tens of seconds to surface, and its
