@@ -19,9 +19,12 @@ store's few commands this module keeps one connection per worker process and:
   Only connecting is retried: the next command reconnects.
 
 It speaks RESP3 (``HELLO 3``, Redis 6 or later) so that, when asked, the same connection
-carries Redis's server-assisted invalidation messages (``CLIENT TRACKING ON BCAST
-PREFIX ... NOLOOP``): pushes arrive in order with the replies, and each is handed to
-``on_invalidate`` synchronously, as is each reply to its command's ``on_reply`` hook.
+carries Redis's server-assisted invalidation messages (``CLIENT TRACKING ON NOLOOP``,
+per-key mode: Redis tracks the keys this connection reads and pushes the name of each
+one another connection changes afterwards). Redis queues such a push while it executes
+the change, so a push arrives before the reply to any command of ours executed after
+that change. Each push is handed to ``on_invalidate`` synchronously, as is each reply
+to its command's ``on_reply`` hook.
 A caller that keeps a cache therefore sees every change in Redis's own order, with
 nothing in between. When the connection drops, ``on_invalidate(None)`` says "forget
 everything": invalidations may have been missed.
@@ -177,8 +180,9 @@ class AutoPipeline:
     """Send Redis commands over one auto-pipelined RESP3 connection.
 
     ``url`` is a ``redis://`` or ``unix://`` URL (user, password and database honoured).
-    With ``tracking_prefixes`` and ``on_invalidate``, the connection subscribes to
-    invalidations of every key under those prefixes changed by *other* connections.
+    With ``tracking_prefixes`` and ``on_invalidate``, the connection turns tracking on,
+    and ``on_invalidate`` receives the keys under those prefixes that *other*
+    connections changed after this one read them (per-key mode, NOLOOP).
     """
 
     def __init__(
@@ -192,6 +196,7 @@ class AutoPipeline:
         self._params = parse_url(url)
         self._timeout = timeout
         self._prefixes = list(tracking_prefixes) if on_invalidate is not None else []
+        self._tracked = tuple(prefix.encode() for prefix in self._prefixes)
         self._on_invalidate = on_invalidate
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
@@ -204,8 +209,14 @@ class AutoPipeline:
             self._on_invalidate(None)  # invalidations may have been missed: forget all
 
     def _push(self, push: list[Any]) -> None:
-        if self._on_invalidate is not None and push and push[0] == b"invalidate":
-            self._on_invalidate(push[1])  # None after FLUSHDB/FLUSHALL
+        if self._on_invalidate is None or not push or push[0] != b"invalidate":
+            return
+        keys = push[1]  # None after FLUSHDB/FLUSHALL
+        if keys is not None:  # tracked keys outside the prefixes (a user's index) are not ours
+            keys = [key for key in keys if key.startswith(self._tracked)]
+            if not keys:
+                return
+        self._on_invalidate(keys)
 
     def _setup_commands(self) -> list[tuple[Any, ...]]:
         params = self._params
@@ -216,10 +227,10 @@ class AutoPipeline:
         if params.get("db"):
             commands.append(("SELECT", params["db"]))
         if self._prefixes:
-            tracking: tuple[Any, ...] = ("CLIENT", "TRACKING", "ON", "BCAST")
-            for prefix in self._prefixes:
-                tracking += ("PREFIX", prefix)
-            commands.append((*tracking, "NOLOOP"))
+            # Per-key mode, not BCAST: broadcast pushes a connection's own writes made
+            # inside scripts back to it despite NOLOOP (Redis 7.0), after the replies of
+            # later commands, merged with other connections' changes of the same keys.
+            commands.append(("CLIENT", "TRACKING", "ON", "NOLOOP"))
         return commands
 
     async def _connect(self) -> _Protocol:

@@ -4,6 +4,11 @@ Times are integers in milliseconds from the application's clock (injectable for
 tests); key lifetimes are set with relative PEXPIRE so that Redis's own clock, not
 the application host's, decides when a key disappears. A session's key lifetime is
 always ``min(created + absolute, last_seen + idle) - now``.
+
+Every script that writes a session hash reads it again as its last step. A write ends
+Redis's client-side tracking of the key for every connection, the writer's included;
+the closing read makes Redis track it again for the connection that ran the script, so
+the next change by anyone else is pushed to it (see ``sessions.cache``).
 """
 
 # LOAD  KEYS: session [, user index]
@@ -39,6 +44,7 @@ if now - seen >= tonumber(ARGV[4]) then
   for i = 1, #h, 2 do
     if h[i] == '@s' then h[i + 1] = tostring(now) end
   end
+  redis.call('EXISTS', KEYS[1])  -- read after the write: tracked again
 end
 return h
 """
@@ -75,6 +81,7 @@ if KEYS[2] then
   local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
   redis.call('PEXPIRE', KEYS[2], math.max(1, tonumber(last[2]) - now))
 end
+redis.call('EXISTS', KEYS[1])  -- read after the write: tracked again
 return ended
 """
 
@@ -82,7 +89,8 @@ return ended
 #       ARGV: n_set, n_del, n_incr, set pairs..., del names..., incr pairs...
 # Applies a request's delta only if the session still exists, so a request that
 # finishes after logout, revocation or expiry cannot bring the session back.
-# Returns nil when the session is gone, else the counters' new values in order.
+# Returns nil when the session is gone, else the whole hash as it stands after the
+# write (flat array, as HGETALL): the writer's cache takes it as the session's state.
 SAVE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local n_set, n_del, n_incr = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -95,12 +103,11 @@ if n_del > 0 then
   redis.call('HDEL', KEYS[1], unpack(ARGV, i, i + n_del - 1))
   i = i + n_del
 end
-local out = {}
 for j = 1, n_incr do
-  out[j] = redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
   i = i + 2
 end
-return out
+return redis.call('HGETALL', KEYS[1])
 """
 
 # LIST  KEYS: user index

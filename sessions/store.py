@@ -25,13 +25,14 @@ Commands, one round trip each (scripts run atomically with EVALSHA; see
 ``sessions.scripts`` for their bodies):
 
 * read a session:     EVALSHA LOAD (HGETALL; when ``@s`` is older than ``touch_after``
-  also HSET @s, PEXPIRE and the index's ZADD/ZREMRANGEBYSCORE/ZRANGE/PEXPIRE;
+  also HSET @s, PEXPIRE, the index's ZADD/ZREMRANGEBYSCORE/ZRANGE/PEXPIRE and EXISTS;
   DEL + ZREM when timed out)
 * write a change:     EVALSHA SAVE (EXISTS, then HSET / HDEL / HINCRBY of the changed
-  fields only; nothing if the session was deleted meanwhile: no resurrection)
+  fields only, then HGETALL; nothing if the session was deleted meanwhile: no
+  resurrection)
 * store a new one:    EVALSHA CREATE (HSET, PEXPIRE; index ZADD/ZREMRANGEBYSCORE/
   ZRANGE/PEXPIRE; over ``max_per_user``, ZCARD, then DEL + ZREM of the sessions
-  due to expire first)
+  due to expire first; EXISTS)
 * end one:            EVALSHA DESTROY (DEL the hash, ZREM it from the user's index)
 * list a user's:      EVALSHA LIST (ZREMRANGEBYSCORE, ZRANGE, HMGET per member)
 * end all but one:    EVALSHA END_OTHERS (ZRANGE, DEL + ZREM per member)
@@ -46,9 +47,11 @@ MULTI/EXEC: on a shared connection other requests' commands would fall inside th
 transaction; each multi-command step is one script instead, which is atomic anyway.
 
 Cache: with a :class:`sessions.cache.SessionCache` (the default of ``from_url``), the
-connection also sends, once when it connects, ``HELLO 3`` and ``CLIENT TRACKING ON BCAST
-PREFIX <P>sess: NOLOOP``; a read whose session is cached, within its timeouts and not
-due for a ``last_seen`` refresh, then sends nothing at all. Writes always go to Redis.
+connection also sends, once when it connects, ``HELLO 3`` and ``CLIENT TRACKING ON
+NOLOOP``; a read whose session is cached, within its timeouts and not due for a
+``last_seen`` refresh, then sends nothing at all. Writes always go to Redis, and their
+replies (SAVE's is the whole hash after the write) keep the entry current, so a request
+that reads and changes its session costs one round trip.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ from sessions.autopipeline import AutoPipeline, Script
 from sessions.cache import SessionCache
 from sessions.events import SessionEvents
 from sessions.ids import KeySpace, Locator, VerifiedCookies, new_sid, sid_digest
-from sessions.session import F_AGENT, F_CREATED, F_IP, F_SEEN, F_VALID, Session
+from sessions.session import F_AGENT, F_CREATED, F_IP, F_SEEN, F_VALID, Session, Snapshot
 
 log = logging.getLogger("sessions")
 LOAD = Script(scripts.LOAD)
@@ -155,6 +158,10 @@ class RedisSessionStore:
         self.cache = cache
         self.events = events or SessionEvents()
         self.verified_cookies = VerifiedCookies()  # for SessionMixin: signatures checked
+        # For the cache's freshness check, in the milliseconds the snapshots hold.
+        cfg = self.config
+        self._absolute_ms = cfg.absolute_timeout * 1000
+        self._fresh_ms = min(cfg.idle_timeout, cfg.touch_after_seconds) * 1000
 
     @classmethod
     def from_url(
@@ -217,23 +224,23 @@ class RedisSessionStore:
         if cache is not None:
             # Pushes already sent by Redis are handled first, even when the event loop
             # has not come round to them: a sign-out elsewhere is never served.
-            fields = cache.get(key) if self.redis.read_pending() else None
-            if fields is not None and self._fresh(fields, now):
+            snapshot = cache.get(key) if self.redis.read_pending() else None
+            if snapshot is not None and self._fresh(snapshot, now):
                 cache.hits += 1
                 self.events.cache_lookup(True)
-                return Session(loc, fields)
+                return Session.view(loc, snapshot)
             cache.misses += 1
             self.events.cache_lookup(False)
-        loaded: dict[str, str] | None = None
+        loaded: Snapshot | None = None
 
         def remember(reply: Any) -> None:
             nonlocal loaded
-            loaded = _pairs(reply) if reply else None
+            loaded = Snapshot(_pairs(reply)) if reply else None
             if cache is not None:
                 if loaded is None:
                     cache.drop(key)
                 else:
-                    cache.put(key, dict(loaded))
+                    cache.put(key, loaded)
 
         await self._run(
             LOAD,
@@ -250,26 +257,21 @@ class RedisSessionStore:
         if loaded is None:
             self.events.ended("expired", sid_digest(loc.sid), loc.user_id)
             return None
-        session = Session(loc, loaded)
+        session = Session.view(loc, loaded)
         # Touched now: last_seen rewritten to now (not merely created this millisecond).
-        touched = loaded.get(F_SEEN) == str(now) != loaded.get(F_CREATED)
+        touched = loaded.seen_ms == now != loaded.created_ms
         check, user_id = self.revalidate, loc.user_id
         if touched and check and user_id is not None and not await check(user_id, session):
             await self.destroy(loc, reason="revoked")
             return None
         return session
 
-    def _fresh(self, fields: dict[str, str], now: int) -> bool:
+    def _fresh(self, snapshot: Snapshot, now: int) -> bool:
         """May a cached entry be used as it is (no timeout, no refresh due)?"""
-        cfg = self.config
-        try:
-            created, seen = int(fields[F_CREATED]), int(fields[F_SEEN])
-        except (KeyError, ValueError):
+        created, seen = snapshot.created_ms, snapshot.seen_ms
+        if created is None or seen is None:
             return False
-        return (
-            now < created + cfg.absolute_timeout * 1000
-            and now - seen < min(cfg.idle_timeout, cfg.touch_after_seconds) * 1000
-        )
+        return now < created + self._absolute_ms and now - seen < self._fresh_ms
 
     async def save(self, session: Session) -> bool:
         """Write the session's changes; store it first if it is new.
@@ -292,22 +294,22 @@ class RedisSessionStore:
         key = self.keys.session(session.locator)
         cache = self.cache
 
-        def apply(reply: Any) -> None:
+        def refresh(reply: Any) -> None:
             if cache is None:
                 return
             if reply is None:
                 cache.drop(key)
-            else:
-                counters = dict(zip(incrs, (int(v) for v in reply), strict=True))
-                cache.update(key, sets, deletes, counters)
+            else:  # the whole hash after this write, and Redis tracks the key again
+                cache.put(key, Snapshot(_pairs(reply)))
 
-        result = await self._run(SAVE, [key], args, apply)
+        result = await self._run(SAVE, [key], args, refresh)
         if result is None or result is False:
             session.ended = True
             loc = session.locator
             self.events.ended("ended_elsewhere", sid_digest(loc.sid), loc.user_id)
             return False
-        session.mark_written(dict(zip(incrs, (int(v) for v in result), strict=True)))
+        stored = _pairs(result)
+        session.mark_written({name: int(stored[name]) for name in incrs})
         return True
 
     async def create(
@@ -353,7 +355,7 @@ class RedisSessionStore:
 
         def remember(reply: Any) -> None:
             if cache is not None:
-                cache.put(key, dict(fields))
+                cache.put(key, Snapshot(fields))
                 for sid in reply or ():
                     cache.drop(args[5] + _text(sid))
 

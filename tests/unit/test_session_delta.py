@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sessions.ids import Locator
-from sessions.session import Session
+from sessions.session import Session, Snapshot
 
 LOC = Locator("s" * 43, 5)
 
@@ -104,3 +104,17 @@ def test_identity_comes_from_the_locator() -> None:
     assert (loaded().sid, loaded().user_id, loaded().is_stored) == ("s" * 43, 5, True)
     fresh = Session()
     assert (fresh.sid, fresh.user_id, fresh.is_stored) == (None, None, False)
+
+
+def test_a_view_shares_the_snapshot_until_a_change_and_never_changes_it() -> None:
+    snapshot = Snapshot({"@c": "1000", "@s": "2000", "views": "3", "tags": '["a"]'})
+    first, second = Session.view(LOC, snapshot), Session.view(LOC, snapshot)
+    assert (first["views"], first.created_at, snapshot.created_ms) == (3, 1.0, 1000)
+    first.incr("views")
+    first["name"] = "Ann"
+    del first["tags"]
+    second["tags"].append("b")  # a container is the request's own copy
+    assert second["tags"] == ["a", "b"]
+    assert snapshot.data == {"views": 3, "tags": ["a"]}
+    assert (first["views"], "tags" in first, "name" in second) == (4, False, False)
+    assert Session.view(LOC, snapshot)["tags"] == ["a"]
