@@ -151,3 +151,14 @@ redis.call('DEL', KEYS[1])
 if KEYS[2] then redis.call('ZREM', KEYS[2], ARGV[1]) end
 return 1
 """
+
+# FENCE  KEYS: a key on the Redis node to fence (declared for routing only)
+# Does nothing. Sent once the reply to a sign-out (DESTROY, END_OTHERS) has arrived, it
+# runs in a later pass of Redis's event loop than the sign-out; so when its reply
+# arrives, Redis has written the invalidations the sign-out caused to every other
+# connection (it writes them in the sign-out's own pass, but possibly just after the
+# sign-out's reply). A process that answers "signed out" only then can be sure that
+# every other process's cache refuses the session from its next lookup on.
+FENCE = """
+return 1
+"""

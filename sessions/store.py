@@ -32,10 +32,12 @@ Commands, one round trip each (scripts run atomically with EVALSHA; see
   resurrection)
 * store a new one:    EVALSHA CREATE (HSET, PEXPIRE; index ZADD/ZREMRANGEBYSCORE/
   ZRANGE/PEXPIRE; over ``max_per_user``, ZCARD, then DEL + ZREM of the sessions
-  due to expire first; EXISTS)
-* end one:            EVALSHA DESTROY (DEL the hash, ZREM it from the user's index)
+  due to expire first; EXISTS), then FENCE when sessions were ended
+* end one:            EVALSHA DESTROY (DEL the hash, ZREM it from the user's index),
+  then EVALSHA FENCE (nothing: its reply says every other connection's invalidation
+  has been written; one more round trip, on sign-outs only)
 * list a user's:      EVALSHA LIST (ZREMRANGEBYSCORE, ZRANGE, HMGET per member)
-* end all but one:    EVALSHA END_OTHERS (ZRANGE, DEL + ZREM per member)
+* end all but one:    EVALSHA END_OTHERS (ZRANGE, DEL + ZREM per member), then FENCE
 
 A script missing from Redis's script cache (after a restart or SCRIPT FLUSH) costs two
 extra round trips, once: NOSCRIPT, then SCRIPT LOAD and EVALSHA again.
@@ -78,6 +80,7 @@ SAVE = Script(scripts.SAVE)
 DESTROY = Script(scripts.DESTROY)
 LIST = Script(scripts.LIST)
 END_OTHERS = Script(scripts.END_OTHERS)
+FENCE = Script(scripts.FENCE)
 SCRIPT_NAMES = {
     s.sha: name
     for s, name in (
@@ -87,6 +90,7 @@ SCRIPT_NAMES = {
         (DESTROY, "destroy"),
         (LIST, "list"),
         (END_OTHERS, "end_others"),
+        (FENCE, "fence"),
     )
 }
 MAX_AGENT_LENGTH = 256
@@ -361,6 +365,7 @@ class RedisSessionStore:
 
         ended = await self._run(CREATE, self._keys_for(loc), args, remember)
         if ended:
+            await self._fence(key)
             log.info("sessions ended for user=%s: %d over the cap", user_id, len(ended))
             for sid in ended:
                 self.events.ended("revoked", sid_digest(_text(sid)), user_id)
@@ -385,6 +390,7 @@ class RedisSessionStore:
             [loc.sid],
             None if cache is None else lambda _reply: cache.drop(key),
         )
+        await self._fence(key)
         log.info("session ended %s user=%s", sid_digest(loc.sid), loc.user_id)
         self.events.ended(reason, sid_digest(loc.sid), loc.user_id)
 
@@ -422,6 +428,8 @@ class RedisSessionStore:
         ended = await self._run(
             END_OTHERS, [self.keys.user_index(user_id)], [prefix, keep_sid or ""], forget
         )
+        if ended:
+            await self._fence(self.keys.user_index(user_id))
         for sid in ended:
             self.events.ended("revoked", sid_digest(_text(sid)), user_id)
         log.info(
@@ -431,6 +439,20 @@ class RedisSessionStore:
             sid_digest(keep_sid) if keep_sid else "none",
         )
         return len(ended)
+
+    async def _fence(self, key: str) -> None:
+        """Return once Redis has written the invalidations of the sign-out just confirmed
+        (on ``key``'s node) to every other connection: see ``FENCE`` in sessions.scripts.
+
+        One more round trip, on sign-outs only. Without it, another process's next
+        lookup could come before Redis's write of its push (the two are microseconds
+        apart, unless Redis is descheduled between them). The sign-out itself is done;
+        a failure here only loses that ordering, and is logged.
+        """
+        try:
+            await self._run(FENCE, [key], [])
+        except SessionUnavailable as exc:
+            log.warning("no fence after a sign-out: %s", exc)
 
     def _user_key_prefix(self, user_id: int) -> str:
         return self.keys.user_index(user_id)[: -len("index")]

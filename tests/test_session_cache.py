@@ -94,6 +94,7 @@ async def test_a_push_not_yet_read_by_the_loop_is_handled_before_a_cache_hit(pai
         key = b.keys.session(session.locator)
         assert b.cache.get(key) is not None
         assert sync_redis.delete(key) == 1  # blocking: the loop does not run meanwhile
+        assert sync_redis.ping()  # the fence a sign-out ends with (store.destroy)
         assert await b.load(session.locator) is None, f"stale hit in round {n}"
 
 

@@ -82,7 +82,7 @@ async def test_lifecycle_cache_and_commands_reach_the_hook(recorded, clock):
         ("revoked", sid_digest(two.locator.sid)),
     ]
     scripts = {script for script, _ in events.commands}
-    assert scripts == {"create", "load", "destroy", "save", "end_others"}
+    assert scripts == {"create", "load", "destroy", "fence", "save", "end_others"}
 
 
 @pytest.mark.gen_test
