@@ -41,9 +41,9 @@ from typing import TypeVar
 
 import bcrypt
 
+from limits import MAX_PASSWORD_BYTES
+
 T = TypeVar("T")
-MIN_PASSWORD_CHARS = 8
-MAX_PASSWORD_BYTES = 72
 MIN_ROUNDS = 4
 CPU_THREAD_NICENESS = 10
 

@@ -38,11 +38,8 @@ from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
 
-from accounts.passwords import MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS
+from limits import MAX_EMAIL, MAX_NAME, MAX_PASSWORD_BYTES, MAX_STATUS, MIN_PASSWORD_CHARS
 
-MAX_NAME = 100
-MAX_EMAIL = 254
-MAX_STATUS = 1000
 COMMON_PASSWORDS_PATH = Path(__file__).resolve().parent / "common-passwords.txt"
 
 INVALID_EMAIL = "Please enter a valid e-mail address."

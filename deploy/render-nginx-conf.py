@@ -25,6 +25,7 @@ left over after rendering is an error, so the template and this script cannot dr
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import sys
@@ -39,6 +40,15 @@ _UNSAFE = re.compile(r"[\s;{}\"'$#\\]")
 _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$")
 _LISTEN = re.compile(r"^((\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?([0-9]{1,5})$")
 _PLACEHOLDER = re.compile(r"@[A-Z_]+@")
+
+
+def _app_max_body() -> str:
+    """The app's body limit, from limits.py (standard library only, loaded by path)."""
+    spec = importlib.util.spec_from_file_location("limits", REPO_ROOT / "limits.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(int(module.MAX_BODY_BYTES))
 
 
 def _safe(value: str, what: str) -> str:
@@ -176,6 +186,7 @@ def render(args: argparse.Namespace) -> tuple[str, list[Path]]:
         "TLS_CERT": _safe(_abs(args.tls_cert), "certificate") if tls else "",
         "TLS_KEY": _safe(_abs(args.tls_key), "key") if tls else "",
         "HTTPS_PORT_SUFFIX": "",
+        "MAX_BODY": _app_max_body(),
     }
     if tls:
         port = values["TLS_LISTEN"].rsplit(":", 1)[-1]

@@ -16,6 +16,7 @@ from tornado.web import HTTPError
 from accounts.passwords import HashingBusy
 from accounts.throttle import ThrottleUnavailable
 from handlers.replies import Replies
+from limits import MAX_BODY_BYTES
 from sessions import SessionUnavailable
 from storage.errors import StorageUnavailable
 
@@ -30,7 +31,7 @@ DEFAULT_MESSAGES = {
     403: "Forbidden.",
     404: "Not found.",
     405: "Method not allowed.",
-    413: "Request body too large (the limit is 64 KB).",
+    413: f"Request body too large (the limit is {MAX_BODY_BYTES // 1024} KB).",
     429: "Too many attempts. Please wait and try again.",
     503: "The service is temporarily unavailable. Please try again shortly.",
 }

@@ -9,8 +9,7 @@ import tornado.web
 from tornado import httputil
 
 from handlers.errors import DEFAULT_MESSAGES, AppError
-
-MAX_BODY_BYTES = 64 * 1024
+from limits import MAX_BODY_BYTES
 
 
 class Inputs(tornado.web.RequestHandler):

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import limits
 from handlers.headers import ResponseHeaders
 from handlers.negotiation import Negotiation
 
@@ -53,6 +54,7 @@ class Replies(Negotiation, ResponseHeaders):
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
         namespace["served_by"] = self.res.served_by
+        namespace["limits"] = limits
         return namespace
 
 
