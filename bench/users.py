@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 from bench.client import Connection, expect, form
+from sessions.mixin import COOKIE_NAME
 
 JSON = "application/json"
 
@@ -38,7 +39,7 @@ class Fixture:
     def cookie(self, user: User | None) -> str:
         if user is None:
             return f"_xsrf={self.xsrf}"
-        return f"_xsrf={self.xsrf}; sid={user.sid}"
+        return f"_xsrf={self.xsrf}; {COOKIE_NAME}={user.sid}"
 
     def headers(
         self, user: User | None, *, accept: str = JSON, post: bool = False
@@ -85,9 +86,9 @@ async def register_users(host: str, port: int, count: int, *, parallel: int = 8)
                 resp = expect(await conn.request("POST", "/register", headers, body), 201)
             finally:
                 await conn.close()
-        sid = resp.set_cookies().get("sid")
+        sid = resp.set_cookies().get(COOKIE_NAME)
         if not sid:
-            raise RuntimeError("POST /register set no sid cookie")
+            raise RuntimeError(f"POST /register set no {COOKIE_NAME} cookie")
         return User(name, email, password, sid)
 
     users = await asyncio.gather(*(one(i) for i in range(count)))

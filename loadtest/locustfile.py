@@ -48,8 +48,9 @@ from loadtest.checks import (
     render_violations_html,
     render_violations_text,
 )
+from sessions.mixin import COOKIE_NAME
 
-SESSION_COOKIE = "sid"
+SESSION_COOKIE = COOKIE_NAME
 FETCH_LIMIT = 1000
 WORDS = (
     "status", "update", "hello", "redis", "tornado", "session", "shared", "process",

@@ -26,6 +26,9 @@ from sessions.session import Session
 from sessions.store import RedisSessionStore
 
 CLOCK_SKEW_ALLOWANCE = 300  # seconds added to the absolute timeout for cookie age
+COOKIE_NAME = "sid"
+#: With ``secure_cookies``: a name browsers accept only Secure, Path=/, without Domain.
+SECURE_COOKIE_NAME = "__Host-" + COOKIE_NAME
 
 
 class SessionMixin:
@@ -44,7 +47,8 @@ class SessionMixin:
 
     @property
     def session_cookie_name(self) -> str:
-        return "__Host-sid" if self.application.settings.get("secure_cookies") else "sid"
+        secure = self.application.settings.get("secure_cookies")
+        return SECURE_COOKIE_NAME if secure else COOKIE_NAME
 
     @property
     def session_store(self) -> RedisSessionStore:
