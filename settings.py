@@ -27,6 +27,7 @@ from tornado.options import OptionParser, define, options
 
 from accounts.throttle import ThrottleConfig
 from serving import ServingConfig, define_serving_options, serving_config_from_options
+from sessions.cache import DEFAULT_SIZE as DEFAULT_CACHE_SIZE
 from sessions.store import SessionConfig
 
 log = logging.getLogger("app")
@@ -34,51 +35,89 @@ ROOT = Path(__file__).resolve().parent
 ENV_PREFIX = "APP_"
 MIN_SECRET_LENGTH = 32
 
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Everything the application needs, independent of the global option parser."""
+
+    cookie_secrets: dict[int, str]
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = ""
+    redis_timeout: float = 0.5
+    mysql_url: str = "mysql://root@127.0.0.1:3306/appdb"
+    mysql_pool_size: int = 10
+    session_cache_size: int = DEFAULT_CACHE_SIZE
+    session: SessionConfig = field(default_factory=SessionConfig)
+    throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
+    bcrypt_rounds: int = 12
+    hash_queue_size: int = 16
+    secure_cookies: bool = False
+    worker_threads: int = 0
+    bcrypt_on_event_loop: bool = False
+    debug: bool = False
+    access_log: bool = True
+    serving: ServingConfig = field(default_factory=ServingConfig)
+
+    @property
+    def key_version(self) -> int:
+        return max(self.cookie_secrets)
+
+
+#: The defaults of every option below, each stated once: in the dataclasses above.
+_DEFAULTS = AppConfig(cookie_secrets={})
+_SESSION = _DEFAULTS.session
+_THROTTLE = _DEFAULTS.throttle
+
 define_serving_options(options)
 define(
     "debug",
-    default=False,
+    default=_DEFAULTS.debug,
     type=bool,
     group="server",
     help="development mode: template reloading, tracebacks in logs; implies --processes=1",
 )
 define(
     "access_log",
-    default=True,
+    default=_DEFAULTS.access_log,
     type=bool,
     group="server",
     help="log one line per request (level INFO)",
 )
 define(
     "redis_url",
-    default="redis://127.0.0.1:6379/0",
+    default=_DEFAULTS.redis_url,
     group="stores",
     help="Redis for sessions and throttling",
 )
-define("redis_prefix", default="", group="stores", help="prefix of every Redis key written")
+define(
+    "redis_prefix",
+    default=_DEFAULTS.redis_prefix,
+    group="stores",
+    help="prefix of every Redis key written",
+)
 define(
     "redis_timeout",
-    default=0.5,
+    default=_DEFAULTS.redis_timeout,
     type=float,
     group="stores",
     help="seconds to wait for Redis per attempt (an outage surfaces within ~3x this)",
 )
 define(
     "session_cache_size",
-    default=10_000,
+    default=_DEFAULTS.session_cache_size,
     type=int,
     group="stores",
     help="sessions cached per process, kept exact by Redis invalidation (0 = none)",
 )
 define(
     "mysql_url",
-    default="mysql://root@127.0.0.1:3306/appdb",
+    default=_DEFAULTS.mysql_url,
     group="stores",
     help="MariaDB/MySQL database; created, with schema.sql, when missing",
 )
 define(
     "mysql_pool_size",
-    default=10,
+    default=_DEFAULTS.mysql_pool_size,
     type=int,
     group="stores",
     help="MariaDB connections per process at most",
@@ -97,36 +136,42 @@ define(
 )
 define(
     "session_idle_timeout",
-    default=1800,
+    default=_SESSION.idle_timeout,
     type=int,
     group="security",
     help="seconds of inactivity after which a session ends",
 )
 define(
     "session_absolute_timeout",
-    default=28800,
+    default=_SESSION.absolute_timeout,
     type=int,
     group="security",
     help="seconds after sign-in after which a session ends regardless of activity",
 )
-define("bcrypt_rounds", default=12, type=int, group="security", help="bcrypt work factor (4-31)")
+define(
+    "bcrypt_rounds",
+    default=_DEFAULTS.bcrypt_rounds,
+    type=int,
+    group="security",
+    help="bcrypt work factor (4-31)",
+)
 define(
     "login_max_failures",
-    default=10,
+    default=_THROTTLE.per_pair,
     type=int,
     group="security",
     help="sign-in attempts per (account, client address) per 15 minutes before 429",
 )
 define(
     "login_max_failures_per_ip",
-    default=100,
+    default=_THROTTLE.per_ip,
     type=int,
     group="security",
     help="sign-in attempts per client address (any account) per 15 minutes before 429",
 )
 define(
     "login_slow_after",
-    default=10,
+    default=_THROTTLE.slow_after,
     type=int,
     group="security",
     help="sign-in attempts per account (any address) per 15 minutes before each further "
@@ -134,21 +179,21 @@ define(
 )
 define(
     "login_max_delay",
-    default=8.0,
+    default=_THROTTLE.delay_max,
     type=float,
     group="security",
     help="seconds: the longest delay of a sign-in to an account under attack",
 )
 define(
     "register_max_per_ip",
-    default=20,
+    default=_THROTTLE.register_per_ip,
     type=int,
     group="security",
     help="registrations per client address per hour before 429 (0 = no limit)",
 )
 define(
     "hash_queue_size",
-    default=16,
+    default=_DEFAULTS.hash_queue_size,
     type=int,
     group="security",
     help="bcrypt jobs running or waiting per process; more answer 503 (0 = no limit)",
@@ -162,52 +207,25 @@ define(
 )
 define(
     "secure_cookies",
-    default=False,
+    default=_DEFAULTS.secure_cookies,
     type=bool,
     group="security",
     help="cookies always Secure, named with the __Host- prefix (behind a TLS proxy)",
 )
 define(
     "bcrypt_on_event_loop",
-    default=False,
+    default=_DEFAULTS.bcrypt_on_event_loop,
     type=bool,
     group="server",
     help="benchmarks only: run bcrypt on the event loop to show what it costs",
 )
 define(
     "worker_threads",
-    default=0,
+    default=_DEFAULTS.worker_threads,
     type=int,
     group="server",
     help="threads per process for CPU work (bcrypt); 0 = one per core",
 )
-
-
-@dataclass(frozen=True)
-class AppConfig:
-    """Everything the application needs, independent of the global option parser."""
-
-    cookie_secrets: dict[int, str]
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_prefix: str = ""
-    redis_timeout: float = 0.5
-    mysql_url: str = "mysql://root@127.0.0.1:3306/appdb"
-    mysql_pool_size: int = 10
-    session_cache_size: int = 10_000
-    session: SessionConfig = field(default_factory=SessionConfig)
-    throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
-    bcrypt_rounds: int = 12
-    hash_queue_size: int = 16
-    secure_cookies: bool = False
-    worker_threads: int = 0
-    bcrypt_on_event_loop: bool = False
-    debug: bool = False
-    access_log: bool = True
-    serving: ServingConfig = field(default_factory=ServingConfig)
-
-    @property
-    def key_version(self) -> int:
-        return max(self.cookie_secrets)
 
 
 def apply_environment(
@@ -218,11 +236,11 @@ def apply_environment(
     Raises ``ValueError`` naming the variable when a value does not parse.
     """
     environ = dict(os.environ) if environ is None else environ
-    for name, option in parser._options.items():  # the parser's registry of options
+    for name in list(parser):
         key = ENV_PREFIX + name.replace("-", "_").upper()
         if key in environ:
-            try:
-                option.parse(environ[key])
+            try:  # the parser's own parsing, as for --name=value on the command line
+                parser.parse_command_line(["", f"--{name}={environ[key]}"], final=False)
             except Exception as exc:  # tornado raises ValueError or its own Error
                 raise ValueError(f"{key}={environ[key]!r}: {exc}") from None
 

@@ -44,9 +44,11 @@ from __future__ import annotations
 
 from sessions.session import Snapshot
 
+DEFAULT_SIZE = 10_000  # sessions cached per process unless told otherwise
+
 
 class SessionCache:
-    def __init__(self, size: int = 10_000) -> None:
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
         self.size = size
         self._entries: dict[str, Snapshot] = {}
         self.hits = 0

@@ -68,6 +68,7 @@ from redis.exceptions import RedisError
 
 from sessions import scripts
 from sessions.autopipeline import AutoPipeline, Script
+from sessions.cache import DEFAULT_SIZE as DEFAULT_CACHE_SIZE
 from sessions.cache import SessionCache
 from sessions.events import SessionEvents
 from sessions.ids import KeySpace, Locator, VerifiedCookies, new_sid, sid_digest
@@ -174,7 +175,7 @@ class RedisSessionStore:
         config: SessionConfig | None = None,
         *,
         timeout: float = 0.5,
-        cache_size: int = 10_000,
+        cache_size: int = DEFAULT_CACHE_SIZE,
         clock: Callable[[], float] = time.time,
         events: SessionEvents | None = None,
     ) -> RedisSessionStore:
