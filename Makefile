@@ -73,7 +73,7 @@ lock: venv ## After a dependency change in setup.cfg: re-pin requirements*.txt w
 services: ## Make sure Redis (127.0.0.1:6379) and MariaDB (127.0.0.1:3306) answer; start or install them
 	@bash scripts/ensure-services.sh
 
-db: ## Services, then create the database and apply schema.sql
+db: venv ## Services, then create the database and apply schema.sql
 	@bash scripts/ensure-services.sh --db $(DB_NAME)
 
 nginx: ## Make sure nginx is available (scripts/ensure-nginx.sh)

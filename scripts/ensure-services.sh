@@ -4,7 +4,7 @@
 #
 #   scripts/ensure-services.sh              check, start or install the services
 #   scripts/ensure-services.sh --db [NAME]  also create database NAME (default appdb)
-#                                           and apply schema.sql with the mariadb client
+#                                           and apply schema.sql (python -m storage.schema)
 #
 # A service that does not answer is started directly (no systemd needed) when its server is
 # installed; installed with apt-get first when it is not and we are root; otherwise the
@@ -216,20 +216,11 @@ SQL
 # --- database ----------------------------------------------------------------------------
 
 ensure_database() {
-    local client
-    client="$(mysql_client)"
-    if [[ -z "$client" ]]; then
-        say "no mariadb client: database $DB_NAME is left to server.py (it creates it at start)"
-        return 0
-    fi
-    local mysql=("$client" --no-defaults --protocol=tcp -h"$HOST" -P"$MYSQL_PORT" -uroot)
-    "${mysql[@]}" -e "CREATE DATABASE IF NOT EXISTS \`$DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-    if [[ -f "$REPO_ROOT/schema.sql" ]]; then
-        "${mysql[@]}" "$DB_NAME" <"$REPO_ROOT/schema.sql"
-        say "database $DB_NAME ready (schema.sql applied)"
-    else
-        say "database $DB_NAME ready (no schema.sql to apply)"
-    fi
+    # One way to create the database and its tables: storage/schema.py, as server.py does.
+    local python="${VENV:-$REPO_ROOT/.venv}/bin/python"
+    [[ "$python" = /* ]] || python="$REPO_ROOT/$python"
+    [[ -x "$python" ]] || die "no $python: run 'make venv' first"
+    (cd "$REPO_ROOT" && "$python" -m storage.schema "mysql://root@$HOST:$MYSQL_PORT/$DB_NAME")
 }
 
 ensure_redis

@@ -5,11 +5,14 @@ EXISTS``): it is applied whenever a table or a column it defines is missing, so 
 database made by an older version gains the new columns at the next start.
 
 This runs synchronously (PyMySQL, which aiomysql is built on) in the parent process, so
-no event loop or connection exists yet when the workers are forked.
+no event loop or connection exists yet when the workers are forked. The one way the
+database is created: ``server.py`` calls it, and so does ``make db``
+(``python -m storage.schema mysql://...``).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pymysql
@@ -73,3 +76,22 @@ def _has_columns(cur: pymysql.cursors.Cursor, database: str) -> bool:
         if cur.fetchone()[0] == 0:
             return False
     return True
+
+
+def main(argv: list[str]) -> int:
+    """``python -m storage.schema MYSQL_URL``: create the database and its tables."""
+    if len(argv) != 1:
+        print("usage: python -m storage.schema mysql://user@host:port/database", file=sys.stderr)
+        return 2
+    try:
+        applied = ensure_database(argv[0])
+    except (ValueError, pymysql.MySQLError) as exc:
+        print(f"storage.schema: {exc}", file=sys.stderr)
+        return 1
+    database = parse_mysql_url(argv[0]).database
+    print(f"database {database} ready" + (" (schema.sql applied)" if applied else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
