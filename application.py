@@ -8,17 +8,17 @@ from typing import Any
 import tornado.web
 
 from handlers import routes
+from handlers.metrics import MetricsHandler
 from handlers.not_found import NotFoundHandler
 from handlers.services import SETTING as SERVICES_SETTING
 from handlers.static import StaticHandler
+from observability.logs import TRUST_REQUEST_ID
+from observability.metrics import Metrics
+from observability.requests import finished_hook, route_patterns
 from resources import Resources
 from settings import AppConfig
 
 ROOT = Path(__file__).resolve().parent
-
-
-def _no_access_log(handler: tornado.web.RequestHandler) -> None:
-    """Access logging switched off (``--access_log=false``); errors are still logged."""
 
 
 def make_app(config: AppConfig, resources: Resources) -> tornado.web.Application:
@@ -36,7 +36,20 @@ def make_app(config: AppConfig, resources: Resources) -> tornado.web.Application
         "default_handler_class": NotFoundHandler,
         "static_handler_class": StaticHandler,
         SERVICES_SETTING: resources,
+        TRUST_REQUEST_ID: config.serving.xheaders,
     }
-    if not config.access_log:
-        settings["log_function"] = _no_access_log
-    return tornado.web.Application(routes(), **settings)
+    rules = routes(metrics=resources.metrics is not None and not config.metrics_port)
+    patterns = route_patterns(rules)
+    patterns.update({NotFoundHandler: "(not found)", StaticHandler: "/static/(.*)"})
+    # Every finished request is counted and logged here (Tornado's access log is replaced).
+    settings["log_function"] = finished_hook(
+        patterns, resources.metrics, access_log=config.access_log
+    )
+    return tornado.web.Application(rules, **settings)
+
+
+def make_metrics_app(metrics: Metrics) -> tornado.web.Application:
+    """``GET /metrics`` alone, for ``--metrics_port``."""
+    return tornado.web.Application(
+        [(r"/metrics", MetricsHandler, {"metrics": metrics})], log_function=lambda _handler: None
+    )

@@ -18,6 +18,8 @@ import redis.asyncio as aioredis
 from accounts.passwords import PasswordHasher, hashing_pool
 from accounts.revocation import SessionMark, SignOutRetry
 from accounts.throttle import LoginThrottle
+from observability.logs import LoggingSessionEvents
+from observability.metrics import Metrics
 from sessions import RedisSessionStore
 from settings import AppConfig
 from storage.pool import Database
@@ -34,6 +36,7 @@ class Resources:
     executor: ThreadPoolExecutor  # CPU work (bcrypt)
     sign_out_retry: SignOutRetry  # sign-outs Redis did not hear, retried
     served_by: str  # "host:pid" of this process, as X-Served-By and page footers show it
+    metrics: Metrics | None = None  # None with --metrics=false
 
     async def close(self) -> None:
         await self.sign_out_retry.close()
@@ -47,16 +50,20 @@ class Resources:
 def create_resources(config: AppConfig, dummy_hash: bytes, **store_kwargs: Any) -> Resources:
     """Create this process's clients and pools (call inside the worker's event loop)."""
     client = connect(config.redis_url, timeout=config.redis_timeout)
+    metrics = Metrics() if config.metrics else None
     sessions = RedisSessionStore.from_url(
         config.redis_url,
         config.session,
         timeout=config.redis_timeout,
         cache_size=config.session_cache_size,
+        events=LoggingSessionEvents(metrics.session_events() if metrics else None),
         **store_kwargs,
     )
     executor = hashing_pool(config.worker_threads)
     db = Database(config.mysql_url, max_connections=config.mysql_pool_size)
     sessions.revalidate = SessionMark(db)  # the user's "sessions valid after" mark
+    if metrics is not None:
+        metrics.watch(executor=executor, database=db)
     return Resources(
         redis=client,
         sessions=sessions,
@@ -71,4 +78,5 @@ def create_resources(config: AppConfig, dummy_hash: bytes, **store_kwargs: Any) 
         executor=executor,
         sign_out_retry=SignOutRetry(sessions),
         served_by=f"{socket.gethostname()}:{os.getpid()}",
+        metrics=metrics,
     )

@@ -57,6 +57,9 @@ class AppConfig:
     debug: bool = False
     access_log: bool = True
     serving: ServingConfig = field(default_factory=ServingConfig)
+    metrics: bool = True
+    metrics_port: int = 0  # 0: /metrics on the app's port
+    log_format: str = "json"
 
     @property
     def key_version(self) -> int:
@@ -220,6 +223,26 @@ define(
     help="benchmarks only: run bcrypt on the event loop to show what it costs",
 )
 define(
+    "metrics",
+    default=_DEFAULTS.metrics,
+    type=bool,
+    group="operations",
+    help="count Prometheus metrics and serve GET /metrics (false: neither, for benchmarks)",
+)
+define(
+    "metrics_port",
+    default=_DEFAULTS.metrics_port,
+    type=int,
+    group="operations",
+    help="serve GET /metrics on this port of 127.0.0.1 instead of the app's port (0: the app's)",
+)
+define(
+    "log_format",
+    default=_DEFAULTS.log_format,
+    group="operations",
+    help="log lines as json or logfmt (one line per request with --access_log)",
+)
+define(
     "worker_threads",
     default=_DEFAULTS.worker_threads,
     type=int,
@@ -297,6 +320,10 @@ def config_from_options() -> AppConfig:
     listen = serving_config_from_options(options)
     if options.debug:
         listen = dataclasses.replace(listen, processes=1)
+    if options.log_format not in ("json", "logfmt"):
+        raise ValueError("--log_format must be json or logfmt")
+    if not 0 <= options.metrics_port <= 65535:
+        raise ValueError("--metrics_port must be a port number (0: the app's port)")
     return AppConfig(
         cookie_secrets=load_cookie_secrets(options.cookie_secret, options.cookie_secret_file),
         redis_url=options.redis_url,
@@ -326,4 +353,7 @@ def config_from_options() -> AppConfig:
         debug=options.debug,
         access_log=options.access_log,
         serving=listen,
+        metrics=options.metrics,
+        metrics_port=options.metrics_port,
+        log_format=options.log_format,
     )

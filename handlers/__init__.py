@@ -24,12 +24,14 @@ from tornado.routing import _RuleList
 from handlers.api import HealthHandler, WhoAmIHandler
 from handlers.auth import IndexHandler, LoginHandler, LogoutHandler, RegisterHandler
 from handlers.home import HomeHandler
+from handlers.metrics import MetricsHandler
 from handlers.password import PasswordHandler
 from handlers.statuses import AddStatusHandler, FetchStatusHandler
 
 
-def routes() -> _RuleList:
-    return [
+def routes(*, metrics: bool = False) -> _RuleList:
+    """Every route; ``metrics``: also ``GET /metrics`` (when not on its own port)."""
+    rules: _RuleList = [
         (r"/", IndexHandler),
         (r"/register", RegisterHandler),
         (r"/login", LoginHandler),
@@ -41,3 +43,6 @@ def routes() -> _RuleList:
         (r"/whoami", WhoAmIHandler),
         (r"/healthz", HealthHandler),
     ]
+    if metrics:
+        rules.append((r"/metrics", MetricsHandler))
+    return rules

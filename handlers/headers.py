@@ -1,6 +1,7 @@
 """Headers every response carries, and the ones that protect rendered pages.
 
-Every page and API answer: ``X-Served-By`` (``host:pid``), ``Cache-Control: no-store``
+Every page and API answer: ``X-Served-By`` (``host:pid``), ``X-Request-Id`` (see
+:mod:`observability.logs`), ``Cache-Control: no-store``
 (responses carry a session: never cache them), ``Vary: Accept, Cookie`` and
 ``X-Content-Type-Options: nosniff``. Rendered pages add ``PAGE_HEADERS``
 (CSP, X-Frame-Options, Referrer-Policy); JSON answers do without. Static files carry
@@ -12,6 +13,7 @@ from __future__ import annotations
 import functools
 
 from handlers.services import Services
+from observability.logs import REQUEST_ID_HEADER, request_id
 
 #: Headers that protect pages (a browser renders them); JSON answers do without.
 PAGE_HEADERS = {
@@ -48,6 +50,7 @@ class ResponseHeaders(Services):
     def set_default_headers(self) -> None:
         # Constant, known-good values: assigned directly, without set_header's checks.
         self._headers.update(default_headers(self.res.served_by))
+        self._headers[REQUEST_ID_HEADER] = request_id(self)
 
     def protect_page(self) -> None:
         """Add the headers that protect what a browser renders."""

@@ -6,6 +6,7 @@ import tornado.web
 
 from handlers.headers import static_headers
 from handlers.services import services
+from observability.logs import REQUEST_ID_HEADER, request_id
 
 
 class StaticHandler(tornado.web.StaticFileHandler):
@@ -13,3 +14,4 @@ class StaticHandler(tornado.web.StaticFileHandler):
 
     def set_default_headers(self) -> None:
         self._headers.update(static_headers(services(self.application).served_by))
+        self._headers[REQUEST_ID_HEADER] = request_id(self)

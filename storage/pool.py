@@ -46,6 +46,12 @@ class Database:
                 )
         return self._pool
 
+    @property
+    def connections_in_use(self) -> int:
+        """Connections lent out right now (for the pool gauge)."""
+        pool = self._pool
+        return 0 if pool is None else pool.size - pool.freesize
+
     async def _run(self, sql: str, args: Sequence[Any], *, fetch: bool) -> Any:
         pool = await self._get_pool()
         async with pool.acquire() as conn, conn.cursor() as cur:
