@@ -170,7 +170,12 @@ class Context:
                 cookie_secret=COOKIE_SECRET,
                 bcrypt_rounds=o.bcrypt_rounds,
                 access_log=o.access_log,
-                extra=(*extra, *self.common_args, *o.app_args),
+                extra=(
+                    *extra,
+                    *self.common_args,
+                    f"--metrics={str(o.metrics).lower()}",
+                    *o.app_args,
+                ),
                 name=name,
             )
         )

@@ -24,6 +24,7 @@ class Options:
     probe_delay_ms: int
     bcrypt_rounds: int
     access_log: bool
+    metrics: bool
     reuse_port: bool
     app_args: tuple[str, ...]
     skip_nginx: bool
@@ -92,6 +93,13 @@ def parse(argv: list[str]) -> Options:
         help="access log of the app and of the hello world alike",
     )
     p.add_argument(
+        "--metrics",
+        choices=("on", "off"),
+        default="on",
+        help="the app's Prometheus metrics (server.py --metrics); compare the two to state "
+        "what metrics cost per request",
+    )
+    p.add_argument(
         "--reuse-port",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -157,6 +165,7 @@ def parse(argv: list[str]) -> Options:
         probe_delay_ms=a.probe_delay_ms,
         bcrypt_rounds=a.bcrypt_rounds,
         access_log=a.access_log == "on",
+        metrics=a.metrics == "on",
         reuse_port=a.reuse_port,
         app_args=tuple(a.app_arg),
         skip_nginx=a.skip_nginx,

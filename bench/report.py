@@ -443,7 +443,9 @@ def generated(res: Results) -> str:
         "",
         f"Every server runs `--processes={o.processes}` with the access log **{access}** "
         f"(`--access_log={str(o.access_log).lower()}` for the app and the hello world alike); "
-        f"the app uses bcrypt cost {o.bcrypt_rounds}, Redis `{o.redis_url}` and MariaDB "
+        f"the app runs with its metrics **{'on' if o.metrics else 'off'}** "
+        f"(`--metrics={str(o.metrics).lower()}`), bcrypt cost {o.bcrypt_rounds}, Redis "
+        f"`{o.redis_url}` and MariaDB "
         f"database `{o.mysql_url.rsplit('/', 1)[-1]}`"
         + (f", and the extra options `{' '.join(o.app_args)}`" if o.app_args else "")
         + ". The load generator is wrk (2 threads) "
