@@ -73,7 +73,8 @@ def test_counts_add_up_across_workers_and_survive_a_restart(spawn_server, tmp_pa
     assert set(served) == workers, "both workers must have served"
     assert client.get("/metrics").status == 404  # on its own port only
 
-    found = scrape(metrics_url)
+    # A worker counts a request just after sending its response: wait for the last one.
+    found = wait_for(lambda: (f := scrape(metrics_url)) and whoami_total(f) >= N and f)
     assert whoami_total(found) == N
     assert gauge_pids(found, "app_process_resident_memory_bytes") == workers
     assert gauge_pids(found, "app_bcrypt_queue_length") == workers
@@ -105,7 +106,7 @@ def test_counts_add_up_across_workers_and_survive_a_restart(spawn_server, tmp_pa
         processes=2, args=["--log_format=logfmt"], env={"PROMETHEUS_MULTIPROC_DIR": str(directory)}
     )
     Client(again.url).get("/whoami")
-    found = scrape(again.url)
+    found = wait_for(lambda: (f := scrape(again.url)) and whoami_total(f) >= 1 and f)
     assert whoami_total(found) == 1
     assert gauge_pids(found, "app_process_open_fds") == worker_pids(again.pid)
     lines = again.log().splitlines()
