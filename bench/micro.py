@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import secrets
 import sys
+import time
 import timeit
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import orjson
 import redis
+from tornado import httputil
 
+import serving
+from handlers.inputs import cookie_value
 from sessions import RedisSessionStore, Session, SessionConfig
+from sessions.session import Snapshot
 
 Case = tuple[str, Callable[[], object]]
 
@@ -52,18 +59,58 @@ async def session_cases(url: str, prefix: str) -> tuple[list[Case], RedisSession
     await store.create(session, user_id=1)
     loc = session.locator
     assert loc is not None and await store.load(loc) is not None
+    key = store.keys.session(loc)
+    snapshot = store.cache.get(key) if store.cache is not None else None
+    assert snapshot is not None
+    fields = {**snapshot.meta, **{k: json.dumps(v) for k, v in snapshot.data.items()}}
     cases: list[Case] = [
         ("AutoPipeline.read_pending(), nothing waiting", store.redis.read_pending),
         ("store.load(), cache hit", run_now(lambda: store.load(loc))),
+        ("Session(loc, fields): decoded on every hit (before)", lambda: Session(loc, fields)),
+        (
+            "Session.view(loc, snapshot): the cached snapshot (now)",
+            lambda: Session.view(loc, snapshot),
+        ),
+        ("Snapshot(fields): decoding, once per Redis reply", lambda: Snapshot(fields)),
     ]
     return cases, store
+
+
+def hot_path_cases() -> list[Case]:
+    """The request-level pieces: JSON envelope, session cookie, Date header."""
+    envelope = {
+        "error": False,
+        "message": {
+            "user_id": 123,
+            "user_name": "Ann Example",
+            "served_by": "host:12345",
+            "remote_ip": "127.0.0.1",
+            "protocol": "http",
+        },
+    }
+    encoder = json.JSONEncoder()
+    header = (
+        "_xsrf=2|3f1c2a9b|5d41402abc4b2a76b9719d911017c592|1733220000; "
+        "sid=2|1:1|10:1733220000|3:sid|64:MTIzOm4xWXNXbVpBd1A4a2Fhd2dLRm5qZkJ1MnRqQjVRSXhYb3JXb0E"
+        "|0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    )
+    original = httputil.format_timestamp
+    cached = serving._HttpDateOfTheSecond(original)
+    return [
+        ("JSON envelope, json.JSONEncoder().encode (before)", lambda: encoder.encode(envelope)),
+        ("JSON envelope, orjson.dumps (now)", lambda: orjson.dumps(envelope)),
+        ("sid cookie, parse_cookie(header) (before)", lambda: httputil.parse_cookie(header)["sid"]),
+        ("sid cookie, cookie_value(header, 'sid') (now)", lambda: cookie_value(header, "sid")),
+        ("Date header, format_timestamp(now) (Tornado)", lambda: original(time.time())),
+        ("Date header, kept for the second (now)", lambda: cached(time.time())),
+    ]
 
 
 async def measure(url: str, number: int, repeat: int) -> list[tuple[str, float]]:
     prefix = f"bench-micro:{secrets.token_hex(4)}:"
     cases, store = await session_cases(url, prefix)
     try:
-        return [(name, per_call_us(fn, number, repeat)) for name, fn in cases]
+        return [(name, per_call_us(fn, number, repeat)) for name, fn in cases + hot_path_cases()]
     finally:
         await store.close()
         client = redis.Redis.from_url(url)

@@ -86,11 +86,17 @@ RULES: list[Rule] = [
     (
         "Cookie header parsing",
         lambda fn, f: (
-            f.startswith("http/cookies") or (f.startswith("tornado/") and "cookie" in fn.lower())
+            f.startswith("http/cookies")
+            or (f.startswith("tornado/") and "cookie" in fn.lower())
+            or fn in ("cookie_value", "Inputs.get_cookie")
         ),
     ),
     ("logging", lambda fn, f: f.startswith("logging/")),
-    ("JSON encode/decode", lambda fn, f: f.startswith("json/")),
+    (
+        # orjson is one C call, which py-spy charges to the line calling it.
+        "JSON encode/decode",
+        lambda fn, f: f.startswith("json/") or fn == "Replies.write_json",
+    ),
     ("Accept negotiation (handlers/negotiation.py)", lambda fn, f: f == "handlers/negotiation.py"),
     (
         "Redis client path (redis-py, sessions/autopipeline.py, socket I/O)",

@@ -16,7 +16,6 @@ class Inputs(tornado.web.RequestHandler):
     """Mixin: ``field(name)`` for form and JSON bodies alike, a cheaper ``get_cookie``."""
 
     _json_args: dict[str, str] | None = None
-    _cookie_values: dict[str, str] | None = None
 
     def check_body_size(self) -> None:
         """413 for a body over the app's limit (the server's own cap is higher)."""
@@ -24,11 +23,12 @@ class Inputs(tornado.web.RequestHandler):
             raise AppError(413, DEFAULT_MESSAGES[413])
 
     def get_cookie(self, name: str, default: str | None = None) -> str | None:
-        """Like Tornado's, from a plain dict: ``request.cookies`` builds a Morsel object
-        per cookie, a measurable share of a small request."""
-        if self._cookie_values is None:
-            self._cookie_values = httputil.parse_cookie(self.request.headers.get("Cookie", ""))
-        return self._cookie_values.get(name, default)
+        """Like Tornado's, by scanning the ``Cookie`` header for the one name asked:
+        ``request.cookies`` builds a Morsel object per cookie, and even parsing every
+        cookie into a dict is a measurable share of a small request."""
+        header = self.request.headers.get("Cookie")
+        value = None if header is None else cookie_value(header, name)
+        return default if value is None else value
 
     def field(self, name: str) -> str | None:
         """A form field exactly as sent, or a string member of a JSON object body.
@@ -65,3 +65,27 @@ def parse_json_object(body: bytes) -> dict[str, str]:
     except UnicodeEncodeError:  # e.g. a lone surrogate escape, "\ud800"
         raise AppError(400, "Request body strings must be valid Unicode text.") from None
     return dict(data)
+
+
+def cookie_value(header: str, name: str) -> str | None:
+    """The value of cookie ``name`` in a ``Cookie`` header, exactly as
+    ``tornado.httputil.parse_cookie(header).get(name)`` gives it.
+
+    The usual header (``a=1; sid=...``, the name once) takes a few string searches;
+    anything unusual (the name twice, odd spacing, a quoted value) is handed to
+    ``parse_cookie``, so the answer never differs from Tornado's.
+    """
+    at = header.rfind(name + "=")
+    if at < 0:
+        return None if name not in header else httputil.parse_cookie(header).get(name)
+    start = at + len(name) + 1
+    end = header.find(";", start)
+    value = header[start:] if end < 0 else header[start:end]
+    before = header[at - 1] if at else ";"
+    if (
+        (before == ";" or (before == " " and (at == 1 or header[at - 2] == ";")))
+        and (end < 0 or header.find(name, end) < 0)  # no later cookie of that name
+        and value[:1] != '"'
+    ):
+        return value.strip()
+    return httputil.parse_cookie(header).get(name)

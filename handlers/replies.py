@@ -1,15 +1,16 @@
 """Answering: the JSON envelope, rendered pages, and ``reply`` (commit, then answer).
 
-JSON answers are ``{"error": false, "message": ...}``; pages are rendered templates
-with the page-protecting headers; after a form POST a browser gets a 303 redirect.
+JSON answers are ``{"error": false, "message": ...}``, encoded by orjson (one C call,
+compact; datetimes as ISO 8601); pages are rendered templates with the page-protecting
+headers; after a form POST a browser gets a 303 redirect.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
+
+import orjson
 
 import limits
 from handlers.headers import ResponseHeaders
@@ -43,8 +44,8 @@ class Replies(Negotiation, ResponseHeaders):
             self.render(template, **namespace)
 
     def write_json(self, error: bool, message: Any) -> None:
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(_JSON.encode({"error": error, "message": message}))
+        self._headers["Content-Type"] = JSON_CONTENT_TYPE  # a constant: no checks needed
+        self.finish(orjson.dumps({"error": error, "message": message}, option=_JSON_OPTIONS))
 
     def render(self, template_name: str, **kwargs: Any) -> Any:
         """A page: also the headers that protect what a browser renders."""
@@ -58,10 +59,6 @@ class Replies(Negotiation, ResponseHeaders):
         return namespace
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-_JSON = json.JSONEncoder(default=_json_default)  # made once, not per response
+JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
+#: Integer keys become strings, as the standard library's encoder does.
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS

@@ -62,7 +62,10 @@ class SessionMixin:
         return self._session
 
     def _cookie_locator(self) -> Locator | None:
-        value = self.get_cookie(self.session_cookie_name)  # type: ignore[attr-defined]
+        return self._locator_from(self.get_cookie(self.session_cookie_name))  # type: ignore[attr-defined]
+
+    def _locator_from(self, value: str | None) -> Locator | None:
+        """The locator a session cookie's value carries, if its signature holds."""
         if value is None:
             return None
         max_age = self.session_store.config.absolute_timeout + CLOCK_SKEW_ALLOWANCE
@@ -87,8 +90,9 @@ class SessionMixin:
         if self._session is not None:
             return self._session
         session: Session | None = None
-        if self.get_cookie(self.session_cookie_name) is not None:  # type: ignore[attr-defined]
-            loc = self._cookie_locator()
+        value = self.get_cookie(self.session_cookie_name)  # type: ignore[attr-defined]
+        if value is not None:
+            loc = self._locator_from(value)
             if loc is not None:
                 session = await self.session_store.load(loc)
             if session is None:
