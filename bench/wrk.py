@@ -42,12 +42,6 @@ class WrkResult:
     def rps(self) -> float:
         return self.requests / self.duration_s if self.duration_s else 0.0
 
-    @property
-    def ok_rps(self) -> float:
-        """2xx answers per second (all answers when non-2xx were not counted)."""
-        ok = self.requests - (self.non2xx or 0)
-        return ok / self.duration_s if self.duration_s else 0.0
-
 
 @dataclass(frozen=True)
 class Load:

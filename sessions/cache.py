@@ -53,7 +53,6 @@ class SessionCache:
         self._entries: dict[str, Snapshot] = {}
         self.hits = 0
         self.misses = 0
-        self.invalidations = 0
         self.flushes = 0
 
     def __len__(self) -> int:
@@ -79,5 +78,4 @@ class SessionCache:
             return
         entries = self._entries
         for key in keys:
-            if entries.pop(key.decode(), None) is not None:
-                self.invalidations += 1
+            entries.pop(key.decode(), None)

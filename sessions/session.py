@@ -27,7 +27,6 @@ from sessions.ids import Locator
 META_PREFIX = "@"
 F_CREATED = "@c"
 F_SEEN = "@s"
-F_USER = "@u"
 F_IP = "@ip"
 F_AGENT = "@ua"
 F_VALID = "@va"  # the user's "sessions valid after" mark when this session began
@@ -125,17 +124,9 @@ class Session:
     def user_id(self) -> int | None:
         return None if self.locator is None else self.locator.user_id
 
-    def meta(self, field: str) -> str | None:
-        return self._meta.get(field)
-
     @property
     def created_at(self) -> float | None:
         raw = self._meta.get(F_CREATED)
-        return None if raw is None else int(raw) / 1000
-
-    @property
-    def last_seen(self) -> float | None:
-        raw = self._meta.get(F_SEEN)
         return None if raw is None else int(raw) / 1000
 
     @property
