@@ -33,3 +33,13 @@ class BaseHandler(CurrentUser, Forgery, Inputs, ErrorPages):
         self.check_body_size()
         if self.load_session_first:
             await self.resolve_user()
+
+    async def head(self, *args: str, **kwargs: str) -> None:
+        """``HEAD``: what ``GET`` answers (status, headers, Content-Length), no body.
+
+        Tornado drops the body of a HEAD answer itself. A route without ``get``
+        answers 405, as it does for GET.
+        """
+        result = self.get(*args, **kwargs)
+        if result is not None:
+            await result

@@ -572,6 +572,27 @@ def test_nginx_refuses_bodies_over_64_kb(stack: tuple[ServerProcess, Nginx]) -> 
     assert fits.status == 401, fits.body
 
 
+def test_no_access_log_records_a_querys_values(stack: tuple[ServerProcess, Nginx]) -> None:
+    app, nginx = stack
+    client = Client(nginx.http_url)
+    secrets_sent = ("sid-secret-1", "password-secret-2", "token-secret-3")
+    client.request("GET", f"/whoami?sid={secrets_sent[0]}&password={secrets_sent[1]}")
+    client.request("GET", f"/nope?{secrets_sent[2]}", json_reply=False)
+    access_log = nginx.prefix / "logs" / "access.log"
+
+    def logged() -> str:
+        text = access_log.read_text(errors="replace") if access_log.exists() else ""
+        return text + app.log()
+
+    deadline = time.monotonic() + 5  # nginx flushes its access log every second
+    while logged().count("/nope") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    text = logged()
+    assert '"GET /whoami HTTP/1.1" 401' in text and '"GET /nope HTTP/1.1" 404' in text, text
+    for secret in secrets_sent:
+        assert secret not in text
+
+
 def test_stack_script_serves_through_nginx_and_stops_cleanly_on_sigterm(
     tmp_path: Path, mysql_url: str, redis_url: str, redis_prefix: str
 ) -> None:
