@@ -165,10 +165,9 @@ async def test_a_write_by_another_process_right_after_ours_is_seen(pair, sync_re
             sync_redis.hset(key, "note", f'"w{n}"')  # right after: the loop does not run
         else:
             saving = asyncio.ensure_future(a.save(loaded))
-            for _ in range(2):  # one pass queues the save, the next writes it
+            for _ in range(2):  # one pass queues the save, the next writes it to Redis
                 await asyncio.sleep(0)
-            protocol = a.redis._protocol
-            assert protocol is not None and protocol.pending and not protocol.outgoing
+            assert not saving.done()
             sync_redis.hset(key, "note", f'"w{n}"')
             assert await saving
         again = await a.load(session.locator)
