@@ -8,8 +8,8 @@ and their defaults (:func:`serving.define_serving_options`), binding, forking an
 supervising, the ``HTTPServer`` settings and the drain (:func:`serving.run` and
 :func:`serving.serve_http`), the command-line parsing and logging
 (``tornado.options``), and the ``--access_log`` switch: on, Tornado's access log
-writes one INFO line per request; off, the application's ``log_function`` does
-nothing (as ``application.make_app`` does).
+writes one INFO line per request (the app writes its own structured line instead);
+off, the application's ``log_function`` does nothing.
 
 Usage: ``python -m bench.hello_server --port=8000 --processes=2 --access_log=false``.
 """
