@@ -18,7 +18,8 @@ request id is also the ``X-Request-Id`` response header; an incoming ``X-Request
 is kept when ``--xheaders`` is on (the proxy in front is trusted) and well-formed.
 
 Session events (logger ``app.sessions``): ``session_created``, ``session_ended`` with
-its ``reason``; throttling (logger ``app.throttle``): ``login_throttled``.
+its ``reason``; throttling decisions (logger ``app.throttle``): ``throttled``, with the
+route that refused (sign-in, registration, password change).
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ def configure(fmt: str) -> None:
         root.setLevel(logging.INFO)
     for handler in root.handlers:
         handler.setFormatter(formatter)
+    # The sessions package notes its own lifecycle lines at INFO; the app logs the same
+    # events through the store's hook (app.sessions), with the request's id: keep one.
+    logging.getLogger("sessions").setLevel(logging.WARNING)
 
 
 def request_id(handler: tornado.web.RequestHandler) -> str:
@@ -152,14 +156,14 @@ def log_request(handler: tornado.web.RequestHandler, route: str, seconds: float)
 
 
 def log_throttled(handler: tornado.web.RequestHandler, route: str) -> None:
-    """A sign-in refused by the throttle (429)."""
+    """A request refused by a throttle (429): a sign-in, a registration, a password change."""
     fields = {
         "request_id": request_id(handler),
         "route": route,
         "client": handler.request.remote_ip,
         "retry_after": handler._headers.get("Retry-After"),
     }
-    throttle_log.warning("login_throttled", extra={"fields": fields})
+    throttle_log.warning("throttled", extra={"fields": fields})
 
 
 class LoggingSessionEvents(SessionEvents):

@@ -19,7 +19,8 @@ Exported names (the Grafana dashboard uses only these):
 - ``app_redis_commands_total{script}``, ``app_redis_command_duration_seconds``
   (histogram), ``app_redis_errors_total{kind}`` (timeout, connection, reply, other);
 - ``app_logins_total{result}`` (success, failure, throttled),
-  ``app_registrations_total{result}`` (success, invalid, email_taken, unavailable);
+  ``app_registrations_total{result}`` (success, invalid, email_taken, throttled,
+  unavailable);
 - per worker process (label ``pid``, gone when the worker exits):
   ``app_bcrypt_queue_length``, ``app_mysql_pool_in_use``, ``app_process_cpu_seconds``,
   ``app_process_resident_memory_bytes``, ``app_process_open_fds``.
@@ -47,7 +48,14 @@ OUTCOMES: dict[str, tuple[str, dict[int, str]]] = {
     "/login": ("logins", {200: "success", 303: "success", 401: "failure", 429: "throttled"}),
     "/register": (
         "registrations",
-        {201: "success", 303: "success", 400: "invalid", 409: "email_taken", 503: "unavailable"},
+        {
+            201: "success",
+            303: "success",
+            400: "invalid",
+            409: "email_taken",
+            429: "throttled",
+            503: "unavailable",
+        },
     ),
 }
 

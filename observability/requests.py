@@ -16,7 +16,8 @@ from observability.logs import log_request, log_throttled
 from observability.metrics import Metrics
 
 UNMATCHED = "(unmatched)"
-THROTTLED_ROUTES = frozenset(("/login",))
+#: Routes whose 429 is a throttling decision worth its own log line.
+THROTTLED_ROUTES = frozenset(("/login", "/register", "/password"))
 
 
 def route_patterns(rules: Iterable[tuple[Any, ...]]) -> dict[type, str]:

@@ -201,9 +201,13 @@ class RedisSessionStore:
         try:
             reply = await self.redis.evalsha(script, keys, args, on_reply)
         except RedisError as exc:
-            self.events.command(SCRIPT_NAMES[script.sha], time.perf_counter() - started, exc)
+            self.events.command(
+                SCRIPT_NAMES.get(script.sha, "other"), time.perf_counter() - started, exc
+            )
             raise SessionUnavailable(str(exc) or type(exc).__name__) from exc
-        self.events.command(SCRIPT_NAMES[script.sha], time.perf_counter() - started, None)
+        self.events.command(
+            SCRIPT_NAMES.get(script.sha, "other"), time.perf_counter() - started, None
+        )
         return reply
 
     async def close(self) -> None:

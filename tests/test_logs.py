@@ -136,7 +136,7 @@ async def test_throttled_sign_ins_are_logged(browser, lines, unique_email):
     await browser.post("/logout", accept_json=True)
     codes = [(await browser.login(email, "wrong password!")).code for _ in range(4)]
     assert codes[-1] == 429, codes
-    [throttled] = lines.events("login_throttled")[:1]
+    [throttled] = lines.events("throttled")[:1]
     assert throttled["level"] == "warning" and throttled["route"] == "/login"
     assert throttled["client"] == "127.0.0.1" and int(throttled["retry_after"]) > 0
     assert "wrong password!" not in lines.raw() and email not in lines.raw()
