@@ -19,7 +19,9 @@ from __future__ import annotations
 import html
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 VIOLATION_KINDS: dict[str, str] = {
@@ -78,6 +80,26 @@ class ViolationLog:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    def state(self) -> dict[str, Any]:
+        """Everything this log holds, as plain data (a Locust worker sends it to the master)."""
+        return {
+            "counts": dict(self.counts),
+            "checks": dict(self.checks),
+            "examples": [asdict(v) for v in self.examples],
+        }
+
+    @classmethod
+    def merged(cls, states: Iterable[dict[str, Any]]) -> ViolationLog:
+        """One log holding the :meth:`state` of several."""
+        log = cls()
+        for state in states:
+            log.counts.update(state["counts"])
+            log.checks.update(state["checks"])
+            for example in state["examples"]:
+                if len(log.examples) < log.keep:
+                    log.examples.append(Violation(**example))
+        return log
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -304,6 +326,20 @@ class SharingMatrix:
         name = served_by or UNKNOWN_PROCESS
         self.per_user.setdefault(user, Counter())[name] += 1
         self.per_session.setdefault((user, session), Counter())[name] += 1
+
+    def state(self) -> list[list[Any]]:
+        """The counts as plain data: ``[user, session, {process: requests}]`` each."""
+        return [[user, session, dict(c)] for (user, session), c in self.per_session.items()]
+
+    @classmethod
+    def merged(cls, states: Iterable[list[list[Any]]]) -> SharingMatrix:
+        """One matrix holding the :meth:`state` of several (users numbered apart)."""
+        matrix = cls()
+        for state in states:
+            for user, session, counts in state:
+                matrix.per_user.setdefault(user, Counter()).update(counts)
+                matrix.per_session.setdefault((user, session), Counter()).update(counts)
+        return matrix
 
     def processes(self) -> list[str]:
         seen: set[str] = set()

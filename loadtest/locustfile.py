@@ -36,7 +36,13 @@ from urllib.parse import urlencode
 import gevent
 from locust import FastHttpUser, events, task
 from locust.env import Environment
-from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, WorkerRunner
+from locust.runners import (
+    STATE_CLEANUP,
+    STATE_STOPPED,
+    STATE_STOPPING,
+    MasterRunner,
+    WorkerRunner,
+)
 from locust.user.task import LOCUST_STATE_STOPPING
 
 from loadtest.checks import (
@@ -61,6 +67,13 @@ RUN_ID = secrets.token_hex(4)
 VIOLATIONS = ViolationLog()
 MATRIX = SharingMatrix()
 _user_numbers = itertools.count()
+# Distributed runs (--processes, --master/--worker): each worker sends its matrix and
+# checks to the master every few seconds and when it stops; the master adds them up.
+STATE_MESSAGE = "session-checks"
+STOP_MESSAGE = "session-checks-stop"
+STATE_EVERY = 3.0
+USERS_PER_WORKER = 100_000  # worker i numbers its users from i * USERS_PER_WORKER
+_worker_states: dict[str, dict[str, Any]] = {}
 
 
 @events.init_command_line_parser.add_listener
@@ -100,7 +113,9 @@ class SessionUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.options = self.environment.parsed_options
-        self.number = next(_user_numbers)
+        runner = self.environment.runner
+        offset = runner.worker_index * USERS_PER_WORKER if isinstance(runner, WorkerRunner) else 0
+        self.number = offset + next(_user_numbers)
         self.email = f"lt-{RUN_ID}-{self.number}@example.com"
         self.user_name = f"Load {RUN_ID} #{self.number}"
         self.password = f"pw-{secrets.token_hex(12)}"
@@ -333,8 +348,43 @@ def report_html() -> str:
     return MATRIX.render_html() + render_violations_html(VIOLATIONS)
 
 
+def _worker_state(final: bool) -> dict[str, Any]:
+    return {"final": final, "matrix": MATRIX.state(), "violations": VIOLATIONS.state()}
+
+
+def _on_worker_state(environment: Environment, msg: Any, **_: object) -> None:
+    """On the master: a worker's latest matrix and checks; the totals are rebuilt."""
+    global MATRIX, VIOLATIONS
+    _worker_states[msg.node_id] = msg.data
+    MATRIX = SharingMatrix.merged(state["matrix"] for state in _worker_states.values())
+    VIOLATIONS = ViolationLog.merged(state["violations"] for state in _worker_states.values())
+
+
+def _send_states(environment: Environment) -> None:
+    """On a worker: the matrix and checks to the master, every few seconds."""
+    runner = environment.runner
+    while runner is not None and runner.state not in (STATE_STOPPING, STATE_STOPPED, STATE_CLEANUP):
+        gevent.sleep(STATE_EVERY)
+        runner.send_message(STATE_MESSAGE, _worker_state(final=False))
+
+
+def _on_stop_request(environment: Environment, msg: Any, **_: object) -> None:
+    """On a worker: the master is about to quit; stop the users now (they finish their
+    sessions), so that the last report reaches it."""
+    if environment.runner is not None:
+        environment.runner.stop()
+
+
 @events.init.add_listener
 def _on_init(environment: Environment, **_: object) -> None:
+    # gevent's loop keeps its idea of "now" from its last turn, before Locust's start-up
+    # blocked it for a second or more; --run-time's timer, set from it, would fire that
+    # much early. Refresh it.
+    gevent.get_hub().loop.update_now()
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.register_message(STATE_MESSAGE, _on_worker_state)
+    if isinstance(environment.runner, WorkerRunner):
+        environment.runner.register_message(STOP_MESSAGE, _on_stop_request, concurrent=True)
     if environment.web_ui is None:
         return
     web_ui = environment.web_ui
@@ -373,6 +423,10 @@ def _on_init(environment: Environment, **_: object) -> None:
 
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_: object) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        gevent.spawn(_send_states, environment)
+        return
+    _worker_states.clear()
     options = environment.parsed_options
     if (
         options
@@ -409,11 +463,36 @@ def _progress(environment: Environment, *, redraw: bool) -> None:
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_: object) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.send_message(STATE_MESSAGE, _worker_state(final=True))
+    elif isinstance(runner, MasterRunner) and _worker_states:
+        # A headless master quits without stopping its workers first, and would not hear
+        # their last reports: ask them to stop, and wait for the reports (bounded).
+        if not all(state["final"] for state in _worker_states.values()):
+            runner.send_message(STOP_MESSAGE)
+        deadline = time.monotonic() + environment.stop_timeout + 5
+        while time.monotonic() < deadline and not all(
+            state["final"] for state in _worker_states.values()
+        ):
+            gevent.sleep(0.1)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_: object) -> None:
+    """The end of the run (Locust has written its ``--html`` report by now): print the
+    matrix and the checks, write the JSON, add both to the HTML report, set the exit code."""
     if isinstance(environment.runner, WorkerRunner):
         return
-    print(
-        "\n" + MATRIX.render_text() + "\n\n" + render_violations_text(VIOLATIONS) + "\n", flush=True
-    )
+    report = MATRIX.render_text() + "\n\n" + render_violations_text(VIOLATIONS)
+    if isinstance(environment.runner, MasterRunner):
+        finals = sum(1 for state in _worker_states.values() if state["final"])
+        if finals < len(_worker_states):
+            report += (
+                f"\n  ({len(_worker_states) - finals} of {len(_worker_states)} workers sent no "
+                f"last report: up to {STATE_EVERY:g} s of theirs may be missing here)"
+            )
+    print("\n" + report + "\n", flush=True)
     options = environment.parsed_options
     if options and options.sharing_json:
         path = Path(options.sharing_json)
@@ -423,12 +502,6 @@ def _on_test_stop(environment: Environment, **_: object) -> None:
     if options and options.require_sharing and not MATRIX.summary()["users_shared"]:
         print("FAIL: no user was served by more than one process (--require-sharing)", flush=True)
         environment.process_exit_code = 1
-
-
-@events.quitting.add_listener
-def _on_quitting(environment: Environment, **_: object) -> None:
-    """Locust has written its ``--html`` report by now: add the matrix and the checks."""
-    options = environment.parsed_options
     html_file = getattr(options, "html_file", None)
     if html_file and Path(html_file).is_file():
         page = Path(html_file).read_text(encoding="utf-8")
