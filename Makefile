@@ -4,6 +4,7 @@
 #   VENV          virtual environment directory (default .venv)
 #   ARGS          options for server.py                         (make run)
 #   PYTEST_ARGS   options for pytest                            (make test)
+#   BROWSER_ARGS  options for the browser tests' own pytest run (make test, make test-browser)
 #   USERS, DURATION, TARGET, LOADTEST_ARGS       (make loadtest, make loadtest-ui)
 #   BENCH_ARGS    options for the benchmark                     (make bench)
 #   HOSTS         app hosts behind nginx, each in a network namespace (default 1)  (make stack)
@@ -27,6 +28,7 @@ export VENV
 
 ARGS ?=
 PYTEST_ARGS ?=
+BROWSER_ARGS ?=
 BENCH_ARGS ?=
 STACK_ARGS ?=
 HOSTS ?= 1
@@ -44,7 +46,8 @@ TARGET ?= http://127.0.0.1:8888
 LOCUST := $(PYTHON) -m locust -f loadtest/locustfile.py --host=$(TARGET) --users=$(USERS) \
           --spawn-rate=$(shell echo $$(( ($(USERS) + 1) / 2 ))) --stop-timeout=20
 
-.PHONY: help venv runtime-venv lock services db nginx run test unit lint format stack loadtest loadtest-ui bench clean
+.PHONY: help venv runtime-venv lock services db nginx chromium run test unit test-browser \
+        screenshots lint format stack loadtest loadtest-ui bench clean
 
 help: ## Show this help
 	@echo "Usage: make TARGET [VARIABLE=value ...]"
@@ -79,6 +82,9 @@ db: venv ## Services, then create the database and apply schema.sql
 nginx: ## Make sure nginx is available (scripts/ensure-nginx.sh)
 	@bash scripts/ensure-nginx.sh
 
+chromium: ## Make sure Chromium and the emoji font are installed, for the browser tests
+	@bash scripts/ensure-chromium.sh
+
 # --- use ----------------------------------------------------------------------------------
 
 run: runtime-venv db ## Serve the app on http://127.0.0.1:8888, one process per core (ARGS=...)
@@ -89,9 +95,18 @@ unit: venv ## The unit tests alone (tests/unit/: pure logic, no Redis, MariaDB o
 
 # The unit tests run first, before the services are even prepared, so their failures show
 # within seconds; the main run then skips them unless PYTEST_ARGS picks tests itself.
-test: venv unit services nginx ## Unit tests, then the whole suite (PYTEST_ARGS=...), then ruff check
+# The browser tests (tests/browser/) are a pytest run of their own: Playwright's event
+# loop and the asyncio tests cannot share one process.
+test: venv unit services nginx chromium ## Unit tests, the whole suite (PYTEST_ARGS=...), the browser tests (BROWSER_ARGS=...), ruff check
 	$(PYTHON) -m pytest $(if $(strip $(PYTEST_ARGS)),$(PYTEST_ARGS),--ignore=tests/unit)
+	$(PYTHON) -m pytest tests/browser $(BROWSER_ARGS)
 	$(RUFF) check .
+
+test-browser: venv services nginx chromium ## Only the real-browser tests (BROWSER_ARGS=...)
+	$(PYTHON) -m pytest tests/browser $(BROWSER_ARGS)
+
+screenshots: venv services nginx chromium ## The browser tests, also writing the README's screenshots to docs/screenshots/
+	BROWSER_SCREENSHOTS_DOCS=1 $(PYTHON) -m pytest tests/browser $(BROWSER_ARGS)
 
 lint: venv ## ruff check, ruff format --check, and mypy --strict on sessions/
 	$(RUFF) check .

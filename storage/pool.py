@@ -42,6 +42,8 @@ class Database:
                     autocommit=True,
                     connect_timeout=self._timeout,
                     pool_recycle=3600,
+                    # DATETIME columns then hold UTC, whatever the server's zone is.
+                    init_command="SET time_zone = '+00:00'",
                     **self._params.connect_kwargs(),
                 )
         return self._pool

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pymysql
 
@@ -48,4 +48,5 @@ async def list_statuses(
             "WHERE user_id = %s AND status_id < %s ORDER BY status_id DESC LIMIT %s",
             (user_id, before, limit),
         )
-    return [Status(int(sid), text, created) for sid, text, created in rows]
+    # The connection's time zone is UTC (storage.pool), so the stored times are UTC.
+    return [Status(int(sid), text, created.replace(tzinfo=UTC)) for sid, text, created in rows]

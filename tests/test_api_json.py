@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http.cookies import SimpleCookie
 from typing import Any
@@ -211,7 +211,8 @@ async def test_add_status_and_fetch_it(browser, unique_email):
     assert statuses[0]["status_id"] == added["status_id"]
     assert statuses[0]["user_status"] == "hello world"
     created = datetime.fromisoformat(statuses[0]["created_date"])
-    assert abs((datetime.now() - created).total_seconds()) < 60
+    assert created.utcoffset() is not None  # ISO-8601 with the zone written
+    assert abs((datetime.now(UTC) - created).total_seconds()) < 60
 
 
 @pytest.mark.gen_test

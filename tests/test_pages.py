@@ -44,7 +44,10 @@ def xsrf_input(form: str) -> str:
 
 
 def inline_error(page: str) -> str | None:
-    match = re.search(r'<p class="error" role="alert">(.*?)</p>', page, re.S)
+    """The first error shown beside a field (or in a form's error box), without "Error: "."""
+    match = re.search(r'<span class="field-error" id="[\w-]+">Error: (.*?)</span>', page, re.S)
+    if match is None:
+        match = re.search(r'<p class="error" role="alert">(.*?)</p>', page, re.S)
     return None if match is None else html.unescape(match.group(1))
 
 
@@ -475,12 +478,12 @@ async def test_error_pages_are_pages(browser):
     response = await browser.get("/nope")
     page = text_of(response)
     assert response.code == 404
-    assert "<h1>404</h1>" in page and "Not found." in page
+    assert "Error 404" in page and "<h1>Not found.</h1>" in page
     assert_served_by(response, page)
     response = await browser.get("/logout")
     page = text_of(response)
     assert response.code == 405
-    assert "<h1>405</h1>" in page and "Method not allowed." in page
+    assert "Error 405" in page and "<h1>Method not allowed.</h1>" in page
 
 
 @pytest.mark.parametrize("path", ["/register", "/login", "/logout", "/addStatus"])
