@@ -11,7 +11,7 @@ from handlers import routes
 from handlers.metrics import MetricsHandler
 from handlers.not_found import NotFoundHandler
 from handlers.services import SETTING as SERVICES_SETTING
-from handlers.static import StaticHandler
+from handlers.static import STATIC_ROOT, StaticHandler
 from observability.logs import TRUST_REQUEST_ID
 from observability.metrics import Metrics
 from observability.requests import finished_hook, route_patterns
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent
 def make_app(config: AppConfig, resources: Resources) -> tornado.web.Application:
     settings: dict[str, Any] = {
         "template_path": str(ROOT / "templates"),
-        "static_path": str(ROOT / "static"),
+        "static_path": str(STATIC_ROOT),
         "cookie_secret": config.cookie_secrets,
         "key_version": config.key_version,
         "xsrf_cookies": True,

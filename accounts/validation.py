@@ -143,7 +143,8 @@ def _common_passwords() -> frozenset[str]:
 
 
 def clean_status(value: str | None) -> str:
-    text = unicodedata.normalize("NFC", value or "")
+    """Line breaks become LF first: browsers send CR LF, which is one break, not two."""
+    text = unicodedata.normalize("NFC", value or "").replace("\r\n", "\n").replace("\r", "\n")
     return _line_of_text(
         "status", text, "Status", MAX_STATUS, "Status must not be empty.", _NEVER_IN_STATUSES
     )

@@ -26,6 +26,8 @@ from handlers.auth import IndexHandler, LoginHandler, LogoutHandler, RegisterHan
 from handlers.home import HomeHandler
 from handlers.metrics import MetricsHandler
 from handlers.password import PasswordHandler
+from handlers.sessions import EndOtherSessionsHandler, EndSessionHandler, SessionsHandler
+from handlers.static import root_files
 from handlers.statuses import AddStatusHandler, FetchStatusHandler
 
 
@@ -40,8 +42,12 @@ def routes(*, metrics: bool = False) -> _RuleList:
         (r"/home", HomeHandler),
         (r"/addStatus", AddStatusHandler),
         (r"/fetchStatus", FetchStatusHandler),
+        (r"/sessions", SessionsHandler),
+        (r"/sessions/end", EndSessionHandler),
+        (r"/sessions/end-others", EndOtherSessionsHandler),
         (r"/whoami", WhoAmIHandler),
         (r"/healthz", HealthHandler),
+        *root_files(),
     ]
     if metrics:
         rules.append((r"/metrics", MetricsHandler))

@@ -16,6 +16,7 @@ from accounts.validation import (
 )
 from handlers.base import BaseHandler
 from handlers.errors import AppError
+from handlers.flash import local_path
 from sessions import SessionUnavailable
 from storage.errors import EmailTaken
 from storage.users import create_user, delete_user
@@ -27,19 +28,46 @@ SIGN_OUT_PENDING = (
 )
 
 
+#: Field ids on the sign-in page: form, then field name.
+FIELD_IDS = {
+    ("login", "user_email"): "login-email",
+    ("login", "user_password"): "login-password",
+    ("register", "user_name"): "register-name",
+    ("register", "user_email"): "register-email",
+    ("register", "user_password"): "register-password",
+}
+
+
 class SignInPage(BaseHandler):
     """The page with the sign-in and sign-up forms (rendered, never a route by itself)."""
 
-    def render_forms(self, status: int = 200, **state: Any) -> None:
+    def render_forms(
+        self,
+        status: int = 200,
+        *,
+        form: str = "",
+        errors: dict[str, str] | None = None,
+        email_taken: bool = False,
+        **values: str,
+    ) -> None:
+        """The forms; ``errors`` (field name -> message) of ``form`` beside their fields,
+        the first one focused."""
+        field_errors = {FIELD_IDS[(form, name)]: msg for name, msg in (errors or {}).items()}
         self.set_status(status)
         self.render(
             "index.html",
-            login_error=state.get("login_error"),
-            login_email=state.get("login_email", ""),
-            register_error=state.get("register_error"),
-            register_name=state.get("register_name", ""),
-            register_email=state.get("register_email", ""),
+            errors=field_errors,
+            focus=next(iter(field_errors), None),
+            email_taken=email_taken,
+            next_path=local_path(self.get_query_argument("next", None) or self.field("next")),
+            login_email=values.get("login_email", ""),
+            register_name=values.get("register_name", ""),
+            register_email=values.get("register_email", ""),
         )
+
+    def after_sign_in(self) -> str:
+        """Where a browser goes once signed in: back where it was, or home."""
+        return local_path(self.field("next")) or "/home"
 
 
 class IndexHandler(SignInPage):
@@ -49,7 +77,7 @@ class IndexHandler(SignInPage):
 
     def get(self) -> None:
         if self.current_user is not None:
-            self.redirect("/home")
+            self.redirect(local_path(self.get_query_argument("next", None)) or "/home")
             return
         if self.wants_json:
             self.xsrf_token  # noqa: B018  (sets the _xsrf cookie API clients need)
@@ -59,18 +87,40 @@ class IndexHandler(SignInPage):
 
 
 class FormHandler(SignInPage):
-    """A POST (only) whose HTML errors re-render the forms, keeping all but the password."""
+    """A POST whose HTML errors re-render the forms, keeping all but the password.
+
+    A GET of its address (a bookmark, a reload after an error) shows the forms.
+    """
+
+    def get(self) -> None:
+        self.get_of_post_route("/")
 
     def fail(
-        self, status: int, message: str, headers: dict[str, str] | None = None, **state: Any
+        self,
+        status: int,
+        errors: dict[str, str],
+        headers: dict[str, str] | None = None,
+        **state: Any,
     ) -> NoReturn:
-        """Stop here with ``status``: JSON error envelope, or the forms with the message."""
+        """Stop here with ``status``: JSON error envelope (the first message), or the
+        forms with every message beside its field."""
         if self.wants_json:
-            raise AppError(status, message, headers)  # send_error clears earlier headers
+            raise AppError(status, next(iter(errors.values())), headers)
         for name, value in (headers or {}).items():
             self.set_header(name, value)
-        self.render_forms(status, **state)
+        self.render_forms(status, errors=errors, **state)
         raise Finish()
+
+
+def _clean_all(checks: dict[str, tuple[Any, str | None]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Run every check (field -> (clean function, raw value)); values and all errors."""
+    values, errors = {}, {}
+    for name, (clean, raw) in checks.items():
+        try:
+            values[name] = clean(raw)
+        except InvalidInput as exc:
+            errors[name] = str(exc)
+    return values, errors
 
 
 class RegisterHandler(FormHandler):
@@ -83,25 +133,35 @@ class RegisterHandler(FormHandler):
 
     async def post(self) -> None:
         raw_name, raw_email = self.field("user_name"), self.field("user_email")
-        state = {"register_name": raw_name or "", "register_email": raw_email or ""}
-        try:
-            name = clean_name(raw_name)
-            email = clean_email(raw_email)
-            password = clean_password(self.field("user_password"))
-        except InvalidInput as exc:
-            self.fail(400, str(exc), register_error=str(exc), **state)
+        state = {
+            "form": "register",
+            "register_name": raw_name or "",
+            "register_email": raw_email or "",
+        }
+        values, errors = _clean_all(
+            {
+                "user_name": (clean_name, raw_name),
+                "user_email": (clean_email, raw_email),
+                "user_password": (clean_password, self.field("user_password")),
+            }
+        )
+        if errors:
+            self.fail(400, errors, **state)
+        name, email = values["user_name"], values["user_email"]
         wait = await self.res.throttle.register_attempt(self.request.remote_ip or "")
         if wait:
             message = f"Too many sign-ups from your address. Try again in {wait} seconds."
-            self.fail(429, message, {"Retry-After": str(wait)}, register_error=message, **state)
-        password_hash = await self.res.passwords.hash(password)
+            self.fail(429, {"user_email": message}, {"Retry-After": str(wait)}, **state)
+        password_hash = await self.res.passwords.hash(values["user_password"])
         try:
             user_id = await create_user(
                 self.res.db, name=name, email=email, password_hash=password_hash
             )
         except EmailTaken:
             message = "An account with this e-mail address already exists."
-            self.fail(409, message, register_error=message, **state)
+            self.fail(
+                409, {"user_email": message}, email_taken=True, login_email=raw_email or "", **state
+            )
         try:
             await self.start_session(user_id, valid_after=0, user_name=name)
         except SessionUnavailable:
@@ -110,7 +170,11 @@ class RegisterHandler(FormHandler):
             await delete_user(self.res.db, user_id)
             raise
         self.rotate_xsrf_token()
-        await self.reply({"user_id": user_id, "user_name": name}, status=201, redirect_to="/home")
+        if not self.wants_json:
+            self.flash("signed_up")
+        await self.reply(
+            {"user_id": user_id, "user_name": name}, status=201, redirect_to=self.after_sign_in()
+        )
 
 
 class LoginHandler(FormHandler):
@@ -118,34 +182,40 @@ class LoginHandler(FormHandler):
 
     async def post(self) -> None:
         raw_email = self.field("user_email")
-        state = {"login_email": raw_email or ""}
-        try:
-            email = clean_email(raw_email)
-            password = clean_login_password(self.field("user_password"))
-        except InvalidInput as exc:
-            self.fail(400, str(exc), login_error=str(exc), **state)
+        state = {"form": "login", "login_email": raw_email or ""}
+        values, errors = _clean_all(
+            {
+                "user_email": (clean_email, raw_email),
+                "user_password": (clean_login_password, self.field("user_password")),
+            }
+        )
+        if errors:
+            self.fail(400, errors, **state)
         res = self.res
         try:
             user = await authenticate(
                 res.passwords,
                 res.throttle,
                 res.db,
-                email=email,
-                password=password,
+                email=values["user_email"],
+                password=values["user_password"],
                 ip=self.request.remote_ip or "",
             )
         except Throttled as exc:
             message = f"Too many failed sign-ins. Try again in {exc.retry_after} seconds."
             headers = {"Retry-After": str(exc.retry_after)}
-            self.fail(429, message, headers, login_error=message, **state)
+            self.fail(429, {"user_email": message}, headers, **state)
         if user is None:
-            self.fail(401, BAD_CREDENTIALS, login_error=BAD_CREDENTIALS, **state)
+            self.fail(401, {"user_password": BAD_CREDENTIALS}, **state)
         await self.start_session(
             user.user_id, valid_after=user.sessions_valid_after, user_name=user.user_name
         )
         self.rotate_xsrf_token()
+        if not self.wants_json:
+            self.flash("signed_in")
         await self.reply(
-            {"user_id": user.user_id, "user_name": user.user_name}, redirect_to="/home"
+            {"user_id": user.user_id, "user_name": user.user_name},
+            redirect_to=self.after_sign_in(),
         )
 
 
@@ -172,4 +242,6 @@ class LogoutHandler(BaseHandler):
             else:
                 self.render("signed_out.html", message=SIGN_OUT_PENDING)
             return
+        if not self.wants_json:
+            self.flash("signed_out")
         await self.reply("Signed out.", redirect_to="/")

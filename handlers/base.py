@@ -20,7 +20,7 @@ from it the user (no MariaDB query). Routes are declared in :func:`handlers.rout
 from __future__ import annotations
 
 from handlers.current_user import CurrentUser
-from handlers.errors import ErrorPages
+from handlers.errors import DEFAULT_MESSAGES, AppError, ErrorPages
 from handlers.forgery import Forgery
 from handlers.inputs import Inputs
 
@@ -43,3 +43,10 @@ class BaseHandler(CurrentUser, Forgery, Inputs, ErrorPages):
         result = self.get(*args, **kwargs)
         if result is not None:
             await result
+
+    def get_of_post_route(self, page: str) -> None:
+        """A browser that GETs a form's address (a reload, a bookmark) goes to ``page``;
+        an API client is told the method is not allowed."""
+        if self.wants_json:
+            raise AppError(405, DEFAULT_MESSAGES[405])
+        self.redirect(page)

@@ -13,13 +13,16 @@ from typing import Any, NoReturn
 import tornado.web
 
 from handlers.errors import DEFAULT_MESSAGES, AppError
+from handlers.flash import Flash, sign_in_url
 from handlers.services import Services
 from sessions import RedisSessionStore, SessionMixin, SessionUnavailable
 
 log = logging.getLogger("app")
+#: Session attribute ``served_by:<host:pid>``: how many requests that process served.
+SERVED_BY_PREFIX = "served_by:"
 
 
-class CurrentUser(SessionMixin, Services):
+class CurrentUser(SessionMixin, Services, Flash):
     """Mixin: the session and the user it belongs to."""
 
     #: When Redis is down: True renders as signed out, False answers 503.
@@ -57,12 +60,38 @@ class CurrentUser(SessionMixin, Services):
         return user
 
     def signed_out(self) -> NoReturn:
+        """401 for JSON; a browser goes to the sign-in page, which brings it back here.
+
+        When the request came with a session that has ended (signed out elsewhere,
+        ended from "Your sessions", timed out), the sign-in page says so.
+        """
+        if self.get_cookie(self.session_cookie_name) is not None:
+            self.flash("ended")  # kept across the 401 too: the page script follows it
         if self.wants_json:
             raise AppError(401, DEFAULT_MESSAGES[401])
-        self.redirect("/", status=303 if self.request.method == "POST" else 302)
+        if self.request.method == "GET":
+            self.redirect(sign_in_url(self.request.uri), status=302)
+        else:  # a form POST: back to the page the form was on
+            self.redirect(sign_in_url("/home"), status=303)
         raise tornado.web.Finish()
 
     async def save_session(self) -> None:
-        """Commit the session's changes; a session ended meanwhile means signed out."""
+        """Commit the session's changes; a session ended meanwhile means signed out.
+
+        A signed-in session that is written anyway also counts, in the same write, the
+        request for the process serving it (one field per process).
+        """
+        session = self.session
+        if session.modified and session.user_id is not None:
+            session.incr(SERVED_BY_PREFIX + self.res.served_by)
         if not await self.commit_session():
             self.signed_out()
+
+    def served_by_counts(self, attributes: Any = None) -> dict[str, int]:
+        """``{"host:pid": requests}`` of a session's attributes (default: this one's)."""
+        source = self.session if attributes is None else attributes
+        return {
+            name[len(SERVED_BY_PREFIX) :]: int(source[name])
+            for name in source
+            if name.startswith(SERVED_BY_PREFIX)
+        }

@@ -37,6 +37,37 @@ DEFAULT_MESSAGES = {
 }
 
 
+#: The heading of an error page, written for people (the message follows it).
+HEADINGS = {
+    400: "That request could not be used",
+    401: "Please sign in",
+    403: "This form has expired",
+    404: "Page not found",
+    405: "Nothing to see at this address",
+    413: "That was too much",
+    429: "Too many attempts",
+    503: "Temporarily unavailable",
+}
+#: Page texts that replace a message meant for API clients.
+PAGE_MESSAGES = {
+    403: "The page was open for too long, or you signed in or out in another tab. "
+    "Go back, reload the page, and try again.",
+    404: "There is no page at this address. It may have moved, or the link may be mistyped.",
+    405: "This address only takes form submissions. Use the links on the site instead.",
+}
+
+
+def error_page(status_code: int, message: str) -> dict[str, Any]:
+    """What ``error.html`` shows for an error (and the status it writes)."""
+    return {
+        "status_code": status_code,
+        "heading": HEADINGS.get(status_code, "Something went wrong"),
+        "message": PAGE_MESSAGES.get(status_code, message)
+        if message in _GENERIC or status_code == 403
+        else message,
+    }
+
+
 class AppError(HTTPError):
     """An error whose message is meant for the user."""
 
@@ -44,6 +75,9 @@ class AppError(HTTPError):
         super().__init__(status)
         self.message = message
         self.headers = headers or {}
+
+
+_GENERIC = set(DEFAULT_MESSAGES.values())
 
 
 class ErrorPages(Replies):
@@ -63,7 +97,7 @@ class ErrorPages(Replies):
         if self.wants_json:
             self.write_json(True, message)
         else:
-            self.render("error.html", status_code=status_code, message=message)
+            self.render("error.html", **error_page(status_code, message))
 
     def _describe_error(
         self, status_code: int, exc: BaseException | None

@@ -1,20 +1,63 @@
-"""``GET /home``: greeting, status form, the user's statuses, the page-view counter.
+"""``GET /home``: greeting, status form, the user's statuses page by page, how many times
+the user opened the page, and which processes have served this session.
 
-A ``HEAD /home`` answers the same headers but counts no view.
+``?before=<status_id>`` shows the statuses older than that one ("Older" links). A
+``HEAD /home`` answers the same headers but counts no view.
 """
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from handlers.base import BaseHandler
+from handlers.errors import AppError
 from storage.statuses import list_statuses
 
-HOME_STATUSES = 100
+HOME_STATUSES = 50  # per page
+_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() accepts "²"
 
 
-class HomeHandler(BaseHandler):
+class HomePage(BaseHandler):
+    """The home page with its statuses (rendered by ``/home`` and by a failed post)."""
+
+    async def render_home(
+        self,
+        user: dict[str, Any],
+        *,
+        status: int = 200,
+        before: int | None = None,
+        status_error: str | None = None,
+        status_text: str = "",
+    ) -> None:
+        rows = await list_statuses(
+            self.res.db, user["user_id"], limit=HOME_STATUSES + 1, before=before
+        )
+        statuses = rows[:HOME_STATUSES]
+        older = statuses[-1].status_id if len(rows) > HOME_STATUSES else None
+        served = sorted(self.served_by_counts().items(), key=lambda item: (-item[1], item[0]))
+        await self.reply(
+            None,
+            status=status,
+            template="home.html",
+            user=user,
+            statuses=statuses,
+            before=before,
+            older=older,
+            views=self.session.get("views", 0),
+            served=served,
+            status_error=status_error,
+            status_text=status_text,
+        )
+
+
+class HomeHandler(HomePage):
     async def get(self) -> None:
         user = self.require_user()
-        if self.request.method != "HEAD":  # a HEAD is no visit: it changes nothing
+        before = self._before()
+        # A visit counts; a HEAD changes nothing, and the page a post redirects to is
+        # the same visit, not another.
+        if self.request.method != "HEAD" and self.flash_code != "posted":
             self.session.incr("views")
         await self.save_session()  # the count shown is the one Redis returned
         if self.wants_json:
@@ -26,13 +69,12 @@ class HomeHandler(BaseHandler):
                 }
             )
             return
-        statuses = await list_statuses(self.res.db, user["user_id"], limit=HOME_STATUSES)
-        await self.reply(
-            None,
-            template="home.html",
-            user=user,
-            statuses=statuses,
-            views=self.session.get("views", 0),
-            status_error=None,
-            status_text="",
-        )
+        await self.render_home(user, before=before)
+
+    def _before(self) -> int | None:
+        raw = self.get_query_argument("before", None)
+        if raw is None or raw == "":
+            return None
+        if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= 2**63:
+            raise AppError(400, f"before must be a whole number from 1 to {2**63}.")
+        return int(raw)

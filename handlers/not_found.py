@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from handlers.base import BaseHandler
-from handlers.errors import AppError
+from handlers.errors import DEFAULT_MESSAGES, AppError
 
 
 class NotFoundHandler(BaseHandler):
-    load_session_first = False
+    """404 for every method; the page shows who is signed in, as every page does."""
 
-    def prepare(self) -> None:  # type: ignore[override]  # same for every method
-        raise AppError(404, "Not found.")
+    session_optional = True
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        raise AppError(404, DEFAULT_MESSAGES[404])

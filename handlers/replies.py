@@ -13,11 +13,12 @@ from typing import Any
 import orjson
 
 import limits
+from handlers.flash import Flash
 from handlers.headers import ResponseHeaders
 from handlers.negotiation import Negotiation
 
 
-class Replies(Negotiation, ResponseHeaders):
+class Replies(Negotiation, ResponseHeaders, Flash):
     """Mixin: ``reply``, ``write_json``, ``render`` with the page headers."""
 
     save_session: Callable[[], Awaitable[None]]  # from handlers.current_user
@@ -55,6 +56,7 @@ class Replies(Negotiation, ResponseHeaders):
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
         namespace["served_by"] = self.res.served_by
+        namespace["flash"] = self.take_flash()
         namespace["limits"] = limits
         return namespace
 

@@ -10,7 +10,7 @@ from tornado.web import Finish
 from accounts.validation import InvalidInput, clean_status
 from handlers.base import BaseHandler
 from handlers.errors import AppError
-from handlers.home import HOME_STATUSES
+from handlers.home import HomePage
 from storage.errors import UnknownUser
 from storage.statuses import Status, add_status, list_statuses
 
@@ -27,8 +27,14 @@ def status_json(status: Status) -> dict[str, Any]:
     }
 
 
-class AddStatusHandler(BaseHandler):
-    """``POST /addStatus``: store a status (201); HTML errors re-render the home page."""
+class AddStatusHandler(HomePage):
+    """``POST /addStatus``: store a status (201); HTML errors re-render the home page.
+
+    A GET of its address (a reload after an error) goes to the home page.
+    """
+
+    def get(self) -> None:
+        self.get_of_post_route("/home")
 
     async def post(self) -> None:
         user = self.require_user()
@@ -42,6 +48,8 @@ class AddStatusHandler(BaseHandler):
         except UnknownUser:
             await self.end_session()
             self.signed_out()
+        if not self.wants_json:
+            self.flash("posted")
         await self.reply(
             {"status_id": status_id, "user_status": text}, status=201, redirect_to="/home"
         )
@@ -50,17 +58,7 @@ class AddStatusHandler(BaseHandler):
         """Stop with 400: JSON error envelope, or the home page showing the message."""
         if self.wants_json:
             raise AppError(400, message)
-        statuses = await list_statuses(self.res.db, user["user_id"], limit=HOME_STATUSES)
-        await self.reply(
-            None,
-            status=400,
-            template="home.html",
-            user=user,
-            statuses=statuses,
-            views=self.session.get("views", 0),
-            status_error=message,
-            status_text=text,
-        )
+        await self.render_home(user, status=400, status_error=message, status_text=text)
         raise Finish()
 
 

@@ -112,15 +112,15 @@ return redis.call('HGETALL', KEYS[1])
 
 # LIST  KEYS: user index
 #       ARGV: now, key prefix of the user's sessions ("...sess:{u:<id>}:")
-# Prunes expired members, then returns for each live session:
-# sid, created, last_seen, ip, user agent (members whose hash vanished are dropped).
+# Prunes expired members, then returns for each live session its sid and every field
+# of its hash, flat (members whose hash vanished are dropped).
 LIST = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local out = {}
 for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local m = redis.call('HMGET', ARGV[2] .. sid, '@c', '@s', '@ip', '@ua')
-  if m[1] then
-    table.insert(out, {sid, m[1], m[2], m[3] or '', m[4] or ''})
+  local h = redis.call('HGETALL', ARGV[2] .. sid)
+  if #h > 0 then
+    table.insert(out, {sid, h})
   else
     redis.call('ZREM', KEYS[1], sid)
   end

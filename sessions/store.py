@@ -36,7 +36,7 @@ Commands, one round trip each (scripts run atomically with EVALSHA; see
 * end one:            EVALSHA DESTROY (DEL the hash, ZREM it from the user's index),
   then EVALSHA FENCE (nothing: its reply says every other connection's invalidation
   has been written; one more round trip, on sign-outs only)
-* list a user's:      EVALSHA LIST (ZREMRANGEBYSCORE, ZRANGE, HMGET per member)
+* list a user's:      EVALSHA LIST (ZREMRANGEBYSCORE, ZRANGE, HGETALL per member)
 * end all but one:    EVALSHA END_OTHERS (ZRANGE, DEL + ZREM per member), then FENCE
 
 A script missing from Redis's script cache (after a restart or SCRIPT FLUSH) costs two
@@ -60,8 +60,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -131,6 +131,8 @@ class SessionInfo:
     last_seen: float
     ip: str
     user_agent: str
+    #: The session's attributes (JSON values), e.g. counters an application keeps.
+    attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
 #: Asked, after Redis refreshed a signed-in session's ``last_seen``, whether the
@@ -405,16 +407,20 @@ class RedisSessionStore:
         rows = await self._run(
             LIST, [self.keys.user_index(user_id)], [self._now_ms(), self._user_key_prefix(user_id)]
         )
-        return [
-            SessionInfo(
-                sid=_text(sid),
-                created_at=int(created) / 1000,
-                last_seen=int(seen) / 1000,
-                ip=_text(ip),
-                user_agent=_text(agent),
+        listed = []
+        for sid, flat in rows:
+            fields = _pairs(flat)
+            listed.append(
+                SessionInfo(
+                    sid=_text(sid),
+                    created_at=int(fields.get(F_CREATED, 0)) / 1000,
+                    last_seen=int(fields.get(F_SEEN, 0)) / 1000,
+                    ip=fields.get(F_IP, ""),
+                    user_agent=fields.get(F_AGENT, ""),
+                    attributes=_attributes(fields),
+                )
             )
-            for sid, created, seen, ip, agent in rows
-        ]
+        return listed
 
     async def end_user_session(self, user_id: int, sid: str) -> None:
         """End one of the user's sessions (a no-op when it is already gone)."""
@@ -465,6 +471,12 @@ class RedisSessionStore:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _attributes(fields: dict[str, str]) -> dict[str, Any]:
+    """A hash's attributes (every field but the metadata), JSON-decoded."""
+    session = Session(None, fields)
+    return {name: session[name] for name in session}
 
 
 def _pairs(flat: list[Any]) -> dict[str, str]:

@@ -66,8 +66,12 @@ def error_message(response: Any, code: int) -> str:
 
 
 def page_error(response: Any) -> str:
-    """The inline error paragraph of a re-rendered form."""
-    match = re.search(r'<p class="error" role="alert">(.*?)</p>', response.body.decode())
+    """The first error shown beside a field of a re-rendered form (without "Error: ")."""
+    match = re.search(
+        r'<span class="field-error" id="[\w-]+">Error: (.*?)(?: <a [^>]*>.*?</a>)?</span>',
+        response.body.decode(),
+        re.S,
+    )
     assert match is not None, response.body
     return match.group(1)
 

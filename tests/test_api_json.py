@@ -488,7 +488,7 @@ async def test_content_negotiation(browser, unique_email, accept, wants_json):
         assert response.headers["Content-Type"].startswith("text/html")
         assert b'action="/register"' in response.body
         assert missing.headers["Content-Type"].startswith("text/html")
-        assert b"Not found." in missing.body
+        assert b"<h1>Page not found</h1>" in missing.body
 
 
 @pytest.mark.parametrize(
@@ -506,7 +506,7 @@ async def test_negotiation_of_signed_out_home(browser, accept, code):
     if code == 401:
         assert failed(response, 401) == SIGN_IN
     else:
-        assert response.headers["Location"] == "/"
+        assert response.headers["Location"] == "/?next=%2Fhome"
 
 
 @pytest.mark.gen_test

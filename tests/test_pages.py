@@ -48,7 +48,9 @@ def inline_error(page: str) -> str | None:
     match = re.search(r'<span class="field-error" id="[\w-]+">Error: (.*?)</span>', page, re.S)
     if match is None:
         match = re.search(r'<p class="error" role="alert">(.*?)</p>', page, re.S)
-    return None if match is None else html.unescape(match.group(1))
+    if match is None:
+        return None
+    return html.unescape(re.sub(r"\s*<a [^>]*>.*?</a>", "", match.group(1)))
 
 
 def footer(page: str) -> str:
@@ -118,7 +120,7 @@ async def test_start_page_has_both_forms_with_xsrf_tokens(browser):
         assert 'method="post"' in form, action
         assert xsrf_input(form)
     assert 'name="user_email"' in found["/login"]
-    assert 'type="password" name="user_password"' in found["/login"]
+    assert 'name="user_password" type="password"' in found["/login"]
     for field in ("user_name", "user_email", "user_password"):
         assert f'name="{field}"' in found["/register"]
     assert "_xsrf" in browser.cookies
@@ -216,6 +218,7 @@ async def test_register_taken_email_is_409_page(browser, new_browser, unique_ema
     assert response.code == 409
     page = text_of(response)
     assert inline_error(page) == "An account with this e-mail address already exists."
+    assert '<a href="#login-email">Sign in instead</a>' in page
     assert 'value="Second"' in page
     assert "another password" not in page
     assert "sid" not in second.cookies
@@ -307,7 +310,7 @@ async def test_home_escapes_the_name(browser, unique_email):
 async def test_home_without_session_redirects_to_start(browser):
     response = await browser.get("/home")
     assert response.code == 302
-    assert response.headers["Location"] == "/"
+    assert response.headers["Location"] == "/?next=%2Fhome"  # back here after signing in
 
 
 @pytest.mark.gen_test
@@ -356,7 +359,8 @@ async def test_other_users_statuses_are_not_shown(browser, new_browser, unique_e
 async def test_bad_status_rerenders_home(browser, unique_email, status, message):
     await signed_in(browser, unique_email, "Dee")
     assert (await browser.post("/addStatus", {"status": "kept"})).code == 303
-    await browser.get("/home")
+    await browser.get("/home")  # the redirect after the post: not counted as a visit
+    await browser.get("/home")  # a visit
     response = await browser.post("/addStatus", {"status": status})
     assert response.code == 400
     page = text_of(response)
@@ -374,7 +378,7 @@ async def test_bad_status_rerenders_home(browser, unique_email, status, message)
 async def test_post_status_signed_out_goes_to_start(browser):
     response = await browser.post("/addStatus", {"status": "hello"})
     assert response.code == 303
-    assert response.headers["Location"] == "/"
+    assert response.headers["Location"] == "/?next=%2Fhome"
 
 
 # ----- sign-out --------------------------------------------------------------------------------
@@ -394,7 +398,7 @@ async def test_logout_redirects_and_ends_the_session(
     assert "sid" not in browser.cookies
     assert sync_redis.exists(key) == 0
     home = await browser.get("/home")
-    assert home.code == 302 and home.headers["Location"] == "/"
+    assert home.code == 302 and home.headers["Location"] == "/?next=%2Fhome"
     start = await browser.get("/")
     assert start.code == 200 and "/register" in forms(text_of(start))
     replay = new_browser()
@@ -478,23 +482,36 @@ async def test_error_pages_are_pages(browser):
     response = await browser.get("/nope")
     page = text_of(response)
     assert response.code == 404
-    assert "Error 404" in page and "<h1>Not found.</h1>" in page
+    assert "Error 404" in page and "<h1>Page not found</h1>" in page
+    assert "There is no page at this address." in page
     assert_served_by(response, page)
     response = await browser.get("/logout")
     page = text_of(response)
     assert response.code == 405
-    assert "Error 405" in page and "<h1>Method not allowed.</h1>" in page
+    assert "Error 405" in page and "This address only takes form submissions." in page
 
 
-@pytest.mark.parametrize("path", ["/register", "/login", "/logout", "/addStatus"])
+@pytest.mark.parametrize(
+    ("path", "target"), [("/register", "/"), ("/login", "/"), ("/addStatus", "/home")]
+)
 @pytest.mark.gen_test
-async def test_post_only_routes_answer_get_with_405(browser, unique_email, path):
-    # They used to inherit the sign-in page's GET, which rendered the forms under
-    # /register and /login.
+async def test_get_of_a_form_address_goes_to_the_page_of_that_form(
+    browser, unique_email, path, target
+):
+    # A reload after a failed post, or a bookmark: the page a person meant, not a 405.
     await signed_in(browser, unique_email)
     response = await browser.get(path)
+    assert response.code == 302
+    assert response.headers["Location"] == target
+
+
+@pytest.mark.gen_test
+async def test_get_of_logout_is_405_and_signs_nobody_out(browser, unique_email):
+    await signed_in(browser, unique_email)
+    response = await browser.get("/logout")
     assert response.code == 405
-    assert "<h1>405</h1>" in text_of(response)
+    assert "Error 405" in text_of(response)
+    assert (await browser.get("/home")).code == 200
 
 
 @pytest.mark.gen_test

@@ -199,6 +199,21 @@ async def test_user_index_lists_ends_and_never_keeps_dead_entries(store, keys, s
 
 
 @pytest.mark.gen_test
+async def test_listing_shows_each_sessions_attributes(store):
+    user = UID + 90
+    first = await stored_session(store, user_id=user, user_name="Ann")
+    first.incr("served_by:h:1", 3)
+    assert await store.save(first)
+    await stored_session(store, user_id=user, user_name="Ann")
+    by_sid = {info.sid: info.attributes for info in await store.list_user_sessions(user)}
+    assert by_sid[first.sid] == {"user_name": "Ann", "served_by:h:1": 3}
+    assert sorted(map(dict, by_sid.values()), key=len) == [
+        {"user_name": "Ann"},
+        {"user_name": "Ann", "served_by:h:1": 3},
+    ]
+
+
+@pytest.mark.gen_test
 async def test_listing_drops_members_whose_hash_vanished(store, keys, sync_redis):
     session = await stored_session(store, user_id=UID + 15)
     sync_redis.delete(keys.session(session.locator))  # e.g. evicted under memory pressure
