@@ -65,7 +65,15 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 SCREENSHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS", REPO_ROOT / "reports" / "screenshots"))
 DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 #: The states shown in the README (written to docs/ with BROWSER_SCREENSHOTS_DOCS=1).
-DOCS_STATES = {"start", "home", "sessions", "post-too-long", "not-found"}
+DOCS_STATES = {
+    "start",
+    "register-errors",
+    "home-through-nginx",
+    "post-too-long",
+    "sessions",
+    "session-ended",
+    "not-found",
+}
 PASSWORD = "correct horse battery"
 
 
