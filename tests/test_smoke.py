@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from tests.support.browser import body_json
@@ -14,7 +16,7 @@ async def test_register_then_home(browser, unique_email):
 @pytest.mark.gen_test
 async def test_static_files_carry_served_by(browser, resources):
     page = await browser.get("/")
-    href = page.body.decode().split('href="', 2)[1].split('"')[0]
+    href = re.search(r'rel="stylesheet" href="([^"]+)"', page.body.decode()).group(1)
     assert href.startswith("/static/style.css?v=")
     resp = await browser.get(href)
     assert resp.code == 200 and resp.headers["X-Served-By"] == resources.served_by
