@@ -69,7 +69,7 @@ class CurrentUser(SessionMixin, Services, Flash):
             self.flash("ended")  # kept across the 401 too: the page script follows it
         if self.wants_json:
             raise AppError(401, DEFAULT_MESSAGES[401])
-        if self.request.method == "GET":
+        if self.request.method in ("GET", "HEAD"):
             self.redirect(sign_in_url(self.request.uri), status=302)
         else:  # a form POST: back to the page the form was on
             self.redirect(sign_in_url("/home"), status=303)
