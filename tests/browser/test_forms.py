@@ -106,3 +106,18 @@ def test_error_pages_are_for_people(page: Page) -> None:
     expect(page.get_by_role("heading", name="This form has expired")).to_be_visible()
     expect(page.locator(".error-message")).to_contain_text("reload the page")
     check_page(page, "form-expired")
+
+
+def test_change_password_page(page: Page) -> None:
+    person = sign_up(page, "Vic")
+    page.goto("/sessions")
+    page.get_by_role("link", name="Change your password").click()
+    check_page(page, "password")
+    page.get_by_label("Current password").fill(person.password)
+    page.get_by_label("New password", exact=True).fill("a new horse staple")
+    page.get_by_label("New password again").fill("another horse staple")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator("#password-error")).to_contain_text("Error: ")
+    expect(page.get_by_label("Current password")).to_be_focused()
+    assert page.title().startswith("Error: ")
+    check_page(page, "password-error")
