@@ -8,7 +8,9 @@ pre-hashing them: the rule is simple to state, and nothing is ever truncated.
 **Bounded queue.** Each process admits at most ``queue_size`` hashing jobs at a time
 (running or waiting for a thread). One more raises :class:`HashingBusy` at once, which
 the handlers answer with 503 and ``Retry-After``: a flood of sign-ups or sign-ins then
-costs the flooder refusals, not everyone else an ever-growing wait.
+costs the flooder refusals, not everyone else an ever-growing wait. New hashes
+(sign-ups, password changes) may fill only half of the queue, so that sign-ins always
+find room during a flood of sign-ups.
 
 **Equal time.** Every check does the work of exactly one bcrypt at the configured cost
 ``C``, whatever the account:
@@ -45,6 +47,7 @@ from limits import MAX_PASSWORD_BYTES
 
 T = TypeVar("T")
 MIN_ROUNDS = 4
+NEW_HASH_SHARE = 0.5  # of the hashing queue; sign-ins may use all of it
 CPU_THREAD_NICENESS = 10
 
 
@@ -131,13 +134,15 @@ class PasswordHasher:
         """True when ``hashed`` was made with another cost than the configured one."""
         return hash_cost(hashed) != self.rounds
 
-    def admit(self) -> None:
-        """Raise :class:`HashingBusy` when a job now would exceed the queue."""
-        if self.queue_size and self.pending >= self.queue_size:
+    def admit(self, share: float = 1.0) -> None:
+        """Raise :class:`HashingBusy` when a job now would exceed ``share`` of the queue."""
+        if self.queue_size and self.pending >= max(1, int(self.queue_size * share)):
             raise HashingBusy
 
     async def hash(self, password: str) -> bytes:
+        """A new hash at the configured cost; new hashes fill at most half the queue."""
         secret = _encode(password)
+        self.admit(NEW_HASH_SHARE)
         return await self._run(bcrypt.hashpw, secret, bcrypt.gensalt(self.rounds))
 
     async def verify(self, password: str, hashed: bytes | None) -> bool:

@@ -61,16 +61,24 @@ def test_rehash_is_wanted_exactly_when_the_cost_differs():
     assert hasher.needs_rehash(bcrypt.hashpw(b"x", bcrypt.gensalt(6)))
 
 
-def test_the_hashing_queue_is_bounded():
-    async def flood() -> list[object]:
+def test_the_hashing_queue_is_bounded_and_new_hashes_leave_room_for_sign_ins():
+    async def flood() -> tuple[list[object], list[object]]:
         with ThreadPoolExecutor(1) as pool:
-            hasher = PasswordHasher(pool, rounds=8, dummy_hash=b"", queue_size=3)
-            jobs = [hasher.hash("correct horse") for _ in range(10)]
-            return await asyncio.gather(*jobs, return_exceptions=True)
+            dummy = make_dummy_hash(4)
+            hasher = PasswordHasher(pool, rounds=8, dummy_hash=dummy, queue_size=6)
+            signups = [asyncio.ensure_future(hasher.hash("correct horse")) for _ in range(10)]
+            await asyncio.sleep(0)
+            signins = [asyncio.ensure_future(hasher.verify("x", None)) for _ in range(10)]
+            return (
+                await asyncio.gather(*signups, return_exceptions=True),
+                await asyncio.gather(*signins, return_exceptions=True),
+            )
 
-    results = run(flood())
-    assert sum(isinstance(r, bytes) for r in results) == 3
-    assert sum(isinstance(r, HashingBusy) for r in results) == 7
+    signups, signins = run(flood())
+    assert sum(isinstance(r, bytes) for r in signups) == 3  # half of the queue
+    assert sum(isinstance(r, HashingBusy) for r in signups) == 7
+    assert signins.count(False) == 3  # the rest of it
+    assert sum(isinstance(r, HashingBusy) for r in signins) == 7
 
 
 @pytest.mark.parametrize("queue_size", [0, 10])
@@ -78,6 +86,6 @@ def test_no_refusal_within_the_bound(queue_size):
     async def some() -> list[bytes]:
         with ThreadPoolExecutor(2) as pool:
             hasher = PasswordHasher(pool, rounds=4, dummy_hash=b"", queue_size=queue_size)
-            return await asyncio.gather(*(hasher.hash("correct horse") for _ in range(10)))
+            return await asyncio.gather(*(hasher.hash("correct horse") for _ in range(5)))
 
-    assert len(run(some())) == 10
+    assert len(run(some())) == 5  # new hashes may fill half of a queue of 10
