@@ -2,14 +2,15 @@
 sign-outs retried while Redis is unreachable.
 
 **The mark.** Each user has a "sessions valid after" mark in MariaDB
-(``user_login.sessions_valid_after``), advanced by a password change and by signing
-out everywhere. A session carries the mark it was issued under (``@va``). Whenever
-Redis refreshes a signed-in session's ``last_seen`` (at most once a minute per
-session, see ``sessions.store``), :class:`SessionMark` reads the user's current mark
-(one indexed query) and ends the session if it was issued under an older one. So no
-request pays a query for it, and a session brought back by a Redis restored from an
-old snapshot, or missed by a lost invalidation, is refused at its next refresh: at
-most a minute of requests after the restore. If MariaDB does not answer, the
+(``user_login.sessions_valid_after``), advanced by a password change (whatever else
+must end every session of a user, a "sign out everywhere" or an administrator's
+revocation, advances it the same way). A session carries the mark it was issued under
+(``@va``). Whenever Redis refreshes a signed-in session's ``last_seen`` (at most once a
+minute per session, see ``sessions.store``), :class:`SessionMark` reads the user's
+current mark (one indexed query) and ends the session if it was issued under an older
+one. So no request pays a query for it, and a session brought back by a Redis restored
+from an old snapshot, or missed by a lost invalidation, is refused at its next refresh:
+at most a minute of requests after the restore. If MariaDB does not answer, the
 session goes on (logged), and is checked again at its next refresh.
 
 **Sign-out during an outage.** :class:`SignOutRetry` deletes, in the background, a
