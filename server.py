@@ -35,6 +35,7 @@ log = logging.getLogger("app")
 
 
 SAMPLE_MS = 5000  # how often a worker refreshes its per-process gauges
+FLUSH_MS = 1000  # how often it adds its counts to the shared metric files
 
 
 async def serve_app(
@@ -51,6 +52,7 @@ async def serve_app(
         if resources.metrics is not None:
             resources.metrics.sample()
             PeriodicCallback(resources.metrics.sample, SAMPLE_MS).start()
+            PeriodicCallback(resources.metrics.flush, FLUSH_MS).start()
             if metrics_sockets:
                 metrics_server = HTTPServer(make_metrics_app(resources.metrics))
                 metrics_server.add_sockets(metrics_sockets)
@@ -58,6 +60,8 @@ async def serve_app(
     finally:
         if metrics_server is not None:
             metrics_server.stop()
+        if resources.metrics is not None:
+            resources.metrics.flush()  # the drained requests' counts too
         await resources.close()
     log.info("worker %s stopped", resources.served_by)
 
