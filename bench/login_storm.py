@@ -16,6 +16,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import httpx
+
 from bench.client import Connection, form
 from bench.users import Fixture
 
@@ -88,8 +90,10 @@ class LoginStorm:
             conn = Connection(self.host, self.port, timeout=self.timeout)
             try:
                 resp = await conn.request("POST", "/login", headers, form(user.login_form()))
-                answer = Answer(time.monotonic(), resp.status, resp.header("X-Served-By") or "")
-            except (OSError, TimeoutError, asyncio.IncompleteReadError):
+                answer = Answer(
+                    time.monotonic(), resp.status_code, resp.headers.get("X-Served-By", "")
+                )
+            except httpx.TransportError:  # refused, reset, timed out
                 answer = Answer(time.monotonic(), 0, "")
             finally:
                 await conn.close()

@@ -15,12 +15,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import psutil
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -67,11 +66,10 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
                 + log.read_text(errors="replace")[-3000:]
             )
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (http://127.0.0.1)
-                if resp.status == 200:
-                    return
-        except (OSError, urllib.error.URLError):
-            pass
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass  # not listening yet
         time.sleep(0.1)
     raise RuntimeError(
         f"{url} did not answer 200 within {timeout:.0f} s:\n"

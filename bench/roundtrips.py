@@ -80,7 +80,7 @@ async def _send(server: Server, fx: Fixture, route: Route, count: int, offset: i
             user = fx.users[i % len(fx.users)]
             headers, body = route.request(fx, user, i)
             resp = expect(await conn.request(route.method, route.path, headers, body), route.status)
-            served.add(resp.header("X-Served-By") or "")
+            served.add(resp.headers.get("X-Served-By", ""))
     finally:
         await conn.close()
     return served

@@ -58,7 +58,7 @@ async def fetch_xsrf(host: str, port: int) -> str:
         resp = expect(await conn.request("GET", "/", {"Accept": JSON}), 200)
     finally:
         await conn.close()
-    token = resp.set_cookies().get("_xsrf")
+    token = resp.cookies.get("_xsrf")
     if not token:
         raise RuntimeError("GET / set no _xsrf cookie")
     return token
@@ -86,7 +86,7 @@ async def register_users(host: str, port: int, count: int, *, parallel: int = 8)
                 resp = expect(await conn.request("POST", "/register", headers, body), 201)
             finally:
                 await conn.close()
-        sid = resp.set_cookies().get(COOKIE_NAME)
+        sid = resp.cookies.get(COOKIE_NAME)
         if not sid:
             raise RuntimeError(f"POST /register set no {COOKIE_NAME} cookie")
         return User(name, email, password, sid)

@@ -163,15 +163,23 @@ def app(app_config: AppConfig, resources: Resources) -> tornado.web.Application:
 
 
 @pytest.fixture
-def browser(http_client: Any, base_url: str) -> Browser:
-    """One signed-out browser tab on the in-process application."""
-    return Browser(http_client, base_url)
+def new_browser(http_server: Any, base_url: str, io_loop: Any) -> Iterator[Callable[[], Browser]]:
+    """Make independent browsers (each with its own cookies) on the in-process app."""
+    made: list[Browser] = []
+
+    def make() -> Browser:
+        made.append(Browser(base_url))
+        return made[-1]
+
+    yield make
+    for browser in made:
+        io_loop.run_sync(browser.aclose)
 
 
 @pytest.fixture
-def new_browser(http_client: Any, base_url: str) -> Callable[[], Browser]:
-    """Make more independent browsers (each with its own cookies)."""
-    return lambda: Browser(http_client, base_url)
+def browser(new_browser: Callable[[], Browser]) -> Browser:
+    """One signed-out browser tab on the in-process application."""
+    return new_browser()
 
 
 @pytest.fixture

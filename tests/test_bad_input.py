@@ -357,9 +357,9 @@ async def test_post_without_xsrf_token_is_403_page(browser, unique_email):
 
 
 @pytest.mark.gen_test
-async def test_post_without_xsrf_cookie_is_403(browser, unique_email):
+async def test_post_without_xsrf_cookie_is_403(browser, new_browser, unique_email):
     """A token in the header but no ``_xsrf`` cookie to compare it with."""
-    other = Browser(browser.client, browser.base_url)
+    other = new_browser()
     await other.get("/")
     response = await browser.post(
         "/register",

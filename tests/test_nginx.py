@@ -20,29 +20,26 @@ from __future__ import annotations
 
 import grp
 import gzip
-import http.client
-import json
 import os
 import pwd
 import re
 import secrets
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from http.cookies import SimpleCookie
+from dataclasses import dataclass
 from pathlib import Path
-from threading import Lock
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
+from tests.support import http
+from tests.support.http import Reply
 from tests.support.procs import established_connections_to, worker_pids
 from tests.support.server_process import REPO_ROOT, ServerProcess, free_port
 
@@ -78,95 +75,10 @@ def _openssl_binary() -> str:
     return found
 
 
-# --- a small HTTP client: one new connection per request, cookies kept by hand -----------
+# --- the tests' HTTP client (a new connection per request), with a sign-up -----------------
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-    cookies: dict[str, dict[str, object]]
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name)
-
-    def json(self) -> dict[str, object]:
-        data = json.loads(self.body)
-        assert isinstance(data, dict)
-        return data
-
-
-@dataclass
-class Client:
-    """Talks to one base URL; every request opens (and closes) its own connection.
-
-    New connections are what let requests reach both worker processes: a kept-alive
-    connection stays on the process that accepted it.
-    """
-
-    base_url: str
-    ca_file: Path | None = None
-    source_ip: str | None = None
-    cookies: dict[str, str] = field(default_factory=dict)
-    _lock: Lock = field(default_factory=Lock)
-
-    def _connection(self) -> http.client.HTTPConnection:
-        parts = urlsplit(self.base_url)
-        assert parts.hostname and parts.port
-        source = (self.source_ip, 0) if self.source_ip else None
-        if parts.scheme == "https":
-            context = ssl.create_default_context(cafile=str(self.ca_file))
-            return http.client.HTTPSConnection(
-                parts.hostname, parts.port, timeout=15, context=context, source_address=source
-            )
-        return http.client.HTTPConnection(
-            parts.hostname, parts.port, timeout=15, source_address=source
-        )
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        form: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        json_reply: bool = True,
-    ) -> Reply:
-        sent = {"Connection": "close"}
-        if json_reply:
-            sent["Accept"] = "application/json"
-        with self._lock:
-            if self.cookies:
-                sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-            if method == "POST" and "_xsrf" in self.cookies:
-                sent["X-XSRFToken"] = self.cookies["_xsrf"]
-        if form is not None:
-            body = urlencode(form).encode()
-            sent["Content-Type"] = "application/x-www-form-urlencoded"
-        sent.update(headers or {})
-        conn = self._connection()
-        try:
-            conn.request(method, path, body=body, headers=sent)
-            resp = conn.getresponse()
-            data = resp.read()
-        finally:
-            conn.close()
-        cookies: dict[str, dict[str, object]] = {}
-        for raw in resp.headers.get_all("Set-Cookie") or []:
-            parsed: SimpleCookie = SimpleCookie()
-            parsed.load(raw)
-            for name, morsel in parsed.items():
-                cookies[name] = {"value": morsel.value, **{k: v for k, v in morsel.items() if v}}
-        with self._lock:
-            for name, attrs in cookies.items():
-                if _expired(attrs):
-                    self.cookies.pop(name, None)
-                else:
-                    self.cookies[name] = str(attrs["value"])
-        return Reply(resp.status, resp.headers, data, cookies)
-
+class Client(http.Client):
     def sign_up(self) -> tuple[Reply, Reply]:
         """Register a new user (on a separate client), then sign in on this one.
 
@@ -204,16 +116,6 @@ def _free_ports(count: int) -> list[int]:
         if port not in ports:
             ports.append(port)
     return ports
-
-
-def _expired(attrs: Mapping[str, object]) -> bool:
-    """True for a Set-Cookie that deletes the cookie (an expiry in the past)."""
-    if str(attrs.get("max-age", "")).strip() in ("0", "-1"):
-        return True
-    expires = attrs.get("expires")
-    if not expires:
-        return False
-    return parsedate_to_datetime(str(expires)).timestamp() <= time.time()
 
 
 def _served_by_pid(reply: Reply) -> int:
@@ -302,7 +204,7 @@ def _wait_for(
         try:
             if client.request("GET", "/healthz").status == 200:
                 return
-        except OSError:
+        except httpx.TransportError:  # not listening yet
             pass
         time.sleep(0.1)
     pytest.fail(f"{url} did not answer within 20 s:\n{log()}")

@@ -1,39 +1,67 @@
-"""A minimal cookie-keeping HTTP client for tests, like one browser tab.
+"""A cookie-keeping HTTP client for tests of the app served in-process, like one browser tab.
 
-It keeps the cookies the server sets (and drops those it expires), sends the XSRF
-token with every POST (from the ``_xsrf`` cookie, fetched from ``/`` when missing)
-unless told not to, and never follows redirects, so tests see every status code.
+On httpx (like ``tests.support.http.Client``): its cookie jar keeps the cookies the
+server sets and drops those it expires. It sends the XSRF token with every POST (from
+the ``_xsrf`` cookie, fetched from ``/`` when missing) unless told not to, and never
+follows redirects, so tests see every status code. Each browser has its own connection
+pool and jar; the fixtures close them.
 """
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from http.cookies import SimpleCookie
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from tornado.httpclient import AsyncHTTPClient, HTTPResponse
+import httpx
+
+from tests.support.http import CookieTab, ssl_context
+
+
+@dataclass
+class Response:
+    """A response as the tests read it: ``code``, ``headers`` (httpx's), ``body``."""
+
+    code: int
+    headers: httpx.Headers
+    body: bytes
 
 
 class Browser:
-    def __init__(self, client: AsyncHTTPClient, base_url: str) -> None:
-        self.client = client
+    def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
-        self.cookies: dict[str, str] = {}
+        self._jar = http.cookiejar.CookieJar()  # one jar, whatever address is used
+        self._cookies = CookieTab(httpx.Cookies(self._jar), self.base_url)
+        self._clients: dict[str | None, httpx.AsyncClient] = {}
         #: Source address of the connections (e.g. "127.0.0.2": another client address).
         self.network_interface: str | None = None
 
-    def _store_cookies(self, response: HTTPResponse) -> None:
-        for header in response.headers.get_list("Set-Cookie"):
-            jar: SimpleCookie = SimpleCookie()
-            jar.load(header)
-            for name, morsel in jar.items():
-                if not morsel.value or morsel["max-age"] == "0" or _in_past(morsel["expires"]):
-                    self.cookies.pop(name, None)
-                else:
-                    self.cookies[name] = morsel.value
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The httpx client (and connection pool) of the current ``network_interface``."""
+        address = self.network_interface
+        if address not in self._clients:
+            transport = httpx.AsyncHTTPTransport(verify=ssl_context(), local_address=address)
+            client = httpx.AsyncClient(transport=transport, cookies=self._jar, timeout=30)
+            del client.headers["Accept"]  # every request says what it accepts, or nothing
+            self._clients[address] = client
+        return self._clients[address]
+
+    @property
+    def cookies(self) -> CookieTab:
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, values: Mapping[str, str]) -> None:
+        self._cookies.clear()
+        self._cookies.update(values)
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
 
     async def fetch(
         self,
@@ -43,44 +71,41 @@ class Browser:
         form: dict[str, str] | None = None,
         body: bytes | str | None = None,
         accept_json: bool = False,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str | None] | None = None,
         xsrf: bool = True,
-    ) -> HTTPResponse:
-        hdrs = {"Accept": "application/json" if accept_json else "text/html"}
+    ) -> Response:
+        """``headers`` override the browser's; a header given as None is not sent."""
+        hdrs: dict[str, str | None] = {"Accept": "application/json" if accept_json else "text/html"}
         if method == "POST" and xsrf:
             if "_xsrf" not in self.cookies:
                 await self.fetch("GET", "/")
             hdrs["X-XSRFToken"] = self.cookies["_xsrf"]
-        if self.cookies:
-            hdrs["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if method == "POST":
+            hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+        hdrs.update(self.cookies.header())
         hdrs.update(headers or {})
         if form is not None:
             body = urlencode(form)
         if method == "POST" and body is None:
             body = b""
-        response = await self.client.fetch(
+        response = await self.client.request(
+            method,
             self.base_url + path,
-            method=method,
-            headers=hdrs,
-            body=body,
-            follow_redirects=False,
-            raise_error=False,
-            network_interface=self.network_interface,
+            # Latin-1, as HTTP/1.1 sends header bytes (httpx takes only ASCII text)
+            headers={k: v.encode("latin-1") for k, v in hdrs.items() if v is not None},
+            content=body,
         )
-        self._store_cookies(response)
-        return response
+        return Response(response.status_code, response.headers, response.content)
 
-    async def get(self, path: str, **kwargs: Any) -> HTTPResponse:
+    async def get(self, path: str, **kwargs: Any) -> Response:
         return await self.fetch("GET", path, **kwargs)
 
-    async def post(
-        self, path: str, form: dict[str, str] | None = None, **kwargs: Any
-    ) -> HTTPResponse:
+    async def post(self, path: str, form: dict[str, str] | None = None, **kwargs: Any) -> Response:
         return await self.fetch("POST", path, form=form, **kwargs)
 
     async def register(
         self, name: str, email: str, password: str = "correct horse", accept_json: bool = True
-    ) -> HTTPResponse:
+    ) -> Response:
         return await self.post(
             "/register",
             {"user_name": name, "user_email": email, "user_password": password},
@@ -89,22 +114,13 @@ class Browser:
 
     async def login(
         self, email: str, password: str = "correct horse", accept_json: bool = True
-    ) -> HTTPResponse:
+    ) -> Response:
         return await self.post(
             "/login", {"user_email": email, "user_password": password}, accept_json=accept_json
         )
 
 
-def _in_past(expires: str) -> bool:
-    if not expires:
-        return False
-    try:
-        return parsedate_to_datetime(expires) < datetime.now(UTC)
-    except (TypeError, ValueError):
-        return False
-
-
-def body_json(response: HTTPResponse) -> Any:
+def body_json(response: Response) -> Any:
     """The decoded JSON body (fails the test if it is not JSON)."""
     assert response.headers["Content-Type"].startswith("application/json"), response.headers
     return json.loads(response.body)

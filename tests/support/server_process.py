@@ -13,11 +13,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
+
+from tests.support.http import ssl_context
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,11 +58,13 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (OSError, urllib.error.URLError):
-                pass
+                if (
+                    httpx.get(self.url + "/healthz", timeout=1, verify=ssl_context()).status_code
+                    == 200
+                ):
+                    return
+            except httpx.TransportError:
+                pass  # not listening yet
             time.sleep(0.1)
         raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
 
