@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import http.cookiejar
 import json
+import logging
 import ssl
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 from tornado.httputil import parse_cookie
+
+# httpx logs every request at INFO ("HTTP Request: GET ..."): the tests read the app's
+# own log lines, which must not be mixed with the client's.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @functools.cache
