@@ -37,6 +37,7 @@ import pytest
 
 from scripts import apphosts
 from tests.support.http import Client, Reply
+from tests.support.procs import alive, worker_pids
 from tests.support.server_process import REPO_ROOT, free_port
 
 STACK = REPO_ROOT / "scripts" / "stack.sh"
@@ -52,28 +53,6 @@ ACCESS_LINE = re.compile(
 
 def _namespaces_possible() -> bool:
     return apphosts._no_netns_reason() is None
-
-
-def _children(parent: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
-                found.add(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """Running (an exited process waiting to be reaped counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
 
 
 @dataclass
@@ -150,7 +129,7 @@ def start_stack(
             time.sleep(0.1)
         for m in HOST_LINE.finditer(stack.log()):
             pid = int(m["pid"])
-            stack.hosts.append(Host(m["name"], m["addr"], m["netns"], pid, _children(pid)))
+            stack.hosts.append(Host(m["name"], m["addr"], m["netns"], pid, worker_pids(pid)))
         assert len(stack.hosts) == 2, stack.log()
         for host in stack.hosts:
             assert len(host.workers) == 2, (host, stack.log())
@@ -168,7 +147,7 @@ def start_stack(
         # Everything it started is gone: app hosts, their namespaces, nginx, the relay.
         for host in stack.hosts:
             for pid in {host.pid, *host.workers}:
-                assert not _alive(pid), f"{host.name} pid {pid} outlived the stack"
+                assert not alive(pid), f"{host.name} pid {pid} outlived the stack"
             if host.netns:
                 assert not Path(f"/run/netns/{host.netns}").exists(), host.netns
         assert stack.proc.returncode == 128 + signal.SIGTERM, stack.log()
@@ -485,13 +464,13 @@ def test_a_host_stopped_mid_load_fails_only_its_requests_in_flight(
         else:
             os.killpg(victim.pid, signal.SIGKILL)
         deadline = time.monotonic() + 15
-        while any(map(_alive, {victim.pid, *victim.workers})) and time.monotonic() < deadline:
+        while any(map(alive, {victim.pid, *victim.workers})) and time.monotonic() < deadline:
             time.sleep(0.01)
         times["gone"] = time.monotonic()
 
     outcomes = _load(users, at=stop_victim, at_time=1.5, tail=1.5)
     stop, gone = times["stop"], times["gone"]
-    assert not any(map(_alive, {victim.pid, *victim.workers})), "the host did not stop"
+    assert not any(map(alive, {victim.pid, *victim.workers})), "the host did not stop"
 
     # Only requests in flight on the stopped host failed: each started before the host
     # was gone and ended after it was told to stop; nginx's log puts each on that host.

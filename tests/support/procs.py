@@ -13,6 +13,14 @@ def worker_pids(parent: int) -> set[int]:
         return set()
 
 
+def alive(pid: int) -> bool:
+    """Running (an exited process waiting to be reaped counts as gone)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def established_connections_to(port: int) -> int:
     """Open TCP connections (IPv4) of this machine whose remote end is ``port``."""
     return sum(
