@@ -13,6 +13,8 @@ import json
 import logging
 import re
 import shlex
+import subprocess
+import sys
 
 import pytest
 from tornado.web import decode_signed_value
@@ -20,6 +22,7 @@ from tornado.web import decode_signed_value
 from observability.logs import StructuredFormatter
 from sessions import Locator
 from sessions.ids import sid_digest
+from tests.support.server_process import REPO_ROOT
 
 PASSWORD = "correct horse battery"
 
@@ -174,3 +177,20 @@ def test_formatter_renders_extra_fields_and_errors():
     assert 'note="with \\"quotes\\" and spaces"' in as_logfmt and "flag=true" in as_logfmt
     with pytest.raises(ValueError, match="json, logfmt"):
         StructuredFormatter("xml")
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("--log_format=xml", "--log_format must be json or logfmt"),
+        ("--metrics_port=70000", "--metrics_port must be a port number"),
+    ],
+)
+def test_server_refuses_bad_operations_options(tmp_path, option, message):
+    out = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "server.py"), option,
+         f"--cookie_secret_file={tmp_path / 's'}"],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=30, check=False,
+    )  # fmt: skip
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
