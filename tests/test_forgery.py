@@ -113,10 +113,10 @@ async def test_the_token_rotates_at_sign_in_and_sign_out(browser, unique_email):
 
 
 @pytest.mark.gen_test
-async def test_the_xsrf_cookie_is_secure_over_https_only(http_client, base_url):
-    plain = set_cookies(await Browser(http_client, base_url).get("/"))
+async def test_the_xsrf_cookie_is_secure_over_https_only(new_browser):
+    plain = set_cookies(await new_browser().get("/"))
     assert plain["_xsrf"]["secure"] == ""
-    secure = set_cookies(await Browser(http_client, base_url).get("/", headers=HTTPS))
+    secure = set_cookies(await new_browser().get("/", headers=HTTPS))
     assert secure["_xsrf"]["secure"] is True
     assert secure["_xsrf"]["httponly"] is True and secure["_xsrf"]["samesite"] == "Lax"
 
