@@ -30,15 +30,15 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import bcrypt
+import httpx
 import pymysql
 
 from storage.urls import parse_mysql_url
+from tests.support.http import CookieTab, ssl_context
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"  # noqa: S105 (the benchmark users' own)
@@ -52,31 +52,31 @@ def free_port() -> int:
 
 
 class Visitor:
-    """One client address with its own cookies."""
+    """One client address with its own cookies (httpx's jar), a new connection a request."""
 
     def __init__(self, base: str, address: str = "127.0.0.1") -> None:
         self.base = base
-        connector = aiohttp.TCPConnector(local_addr=(address, 0), force_close=True)
-        self.session = aiohttp.ClientSession(
-            connector=connector, cookie_jar=aiohttp.CookieJar(unsafe=True)
+        transport = httpx.AsyncHTTPTransport(
+            verify=ssl_context(),
+            local_address=address,
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
+        self.session = httpx.AsyncClient(transport=transport, timeout=60)
+        self.cookies = CookieTab(self.session.cookies, base)
 
     async def post(self, path: str, form: dict[str, str]) -> tuple[int, float]:
-        if not any(c.key == "_xsrf" for c in self.session.cookie_jar):
-            async with self.session.get(self.base + "/", headers={"Accept": "application/json"}):
-                pass
-        token = next(c.value for c in self.session.cookie_jar if c.key == "_xsrf")
+        if "_xsrf" not in self.cookies:
+            await self.session.get(self.base + "/", headers={"Accept": "application/json"})
         started = time.perf_counter()
-        async with self.session.post(
+        resp = await self.session.post(
             self.base + path,
             data=form,
-            headers={"Accept": "application/json", "X-XSRFToken": token},
-        ) as resp:
-            await resp.read()
-            return resp.status, time.perf_counter() - started
+            headers={"Accept": "application/json", "X-XSRFToken": self.cookies["_xsrf"]},
+        )
+        return resp.status_code, time.perf_counter() - started
 
     async def close(self) -> None:
-        await self.session.close()
+        await self.session.aclose()
 
 
 def email() -> str:
@@ -213,9 +213,10 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1):  # noqa: S310
+                if httpx.get(base + "/healthz", timeout=1, verify=ssl_context()).is_success:
                     break
-            except OSError:
+                raise httpx.TransportError("not ready")
+            except httpx.TransportError:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("server.py did not start") from None
                 time.sleep(0.1)
