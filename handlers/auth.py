@@ -16,12 +16,13 @@ from accounts.validation import (
 )
 from handlers.base import BaseHandler
 from handlers.errors import AppError
-from handlers.flash import local_path
+from handlers.flash import MESSAGES, local_path
 from sessions import SessionUnavailable
 from storage.errors import EmailTaken
 from storage.users import create_user, delete_user
 
 BAD_CREDENTIALS = "Invalid e-mail or password."
+MAX_DRAFT = 4 * 1000  # characters: the status limit, with room for what was too long
 SIGN_OUT_PENDING = (
     "You are signed out on this device. The server could not be reached to end the "
     "session there; it will keep trying, and the session cannot be used from here."
@@ -48,26 +49,44 @@ class SignInPage(BaseHandler):
         form: str = "",
         errors: dict[str, str] | None = None,
         email_taken: bool = False,
-        **values: str,
+        **values: Any,
     ) -> None:
         """The forms; ``errors`` (field name -> message) of ``form`` beside their fields,
         the first one focused."""
         field_errors = {FIELD_IDS[(form, name)]: msg for name, msg in (errors or {}).items()}
+        extra = {"flash": (MESSAGES["ended"], True)} if values.get("ended") else {}
         self.set_status(status)
         self.render(
             "index.html",
             errors=field_errors,
             focus=next(iter(field_errors), None),
             email_taken=email_taken,
-            next_path=local_path(self.get_query_argument("next", None) or self.field("next")),
+            next_path=local_path(
+                values.get("next_path")
+                or self.get_query_argument("next", None)
+                or self.field("next")
+            ),
+            draft=values.get("draft") or self.draft(),
             login_email=values.get("login_email", ""),
             register_name=values.get("register_name", ""),
             register_email=values.get("register_email", ""),
+            **extra,
         )
 
     def after_sign_in(self) -> str:
         """Where a browser goes once signed in: back where it was, or home."""
         return local_path(self.field("next")) or "/home"
+
+    def draft(self) -> str | None:
+        """A status that was being posted when the session ended (pages without
+        JavaScript carry it through the sign-in forms; the script keeps its own)."""
+        text = self.field("draft")
+        return text if text and len(text) <= MAX_DRAFT else None
+
+    def draft_attributes(self) -> dict[str, str]:
+        """What the new session keeps for the home page to put back in the box."""
+        text = self.draft()
+        return {"draft": text} if text else {}
 
 
 class IndexHandler(SignInPage):
@@ -163,7 +182,9 @@ class RegisterHandler(FormHandler):
                 409, {"user_email": message}, email_taken=True, login_email=raw_email or "", **state
             )
         try:
-            await self.start_session(user_id, valid_after=0, user_name=name)
+            await self.start_session(
+                user_id, valid_after=0, user_name=name, **self.draft_attributes()
+            )
         except SessionUnavailable:
             # All or nothing: a 503 must mean "nothing happened, try again", not an
             # account the user cannot sign in to yet and cannot register again.
@@ -208,7 +229,10 @@ class LoginHandler(FormHandler):
         if user is None:
             self.fail(401, {"user_password": BAD_CREDENTIALS}, **state)
         await self.start_session(
-            user.user_id, valid_after=user.sessions_valid_after, user_name=user.user_name
+            user.user_id,
+            valid_after=user.sessions_valid_after,
+            user_name=user.user_name,
+            **self.draft_attributes(),
         )
         self.rotate_xsrf_token()
         if not self.wants_json:

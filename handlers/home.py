@@ -59,6 +59,9 @@ class HomeHandler(HomePage):
         # the same visit, not another.
         if self.request.method != "HEAD" and self.flash_code != "posted":
             self.session.incr("views")
+        draft = self.session.get("draft")  # a status whose session ended as it was sent
+        if draft is not None:
+            self.session.delete("draft")
         await self.save_session()  # the count shown is the one Redis returned
         if self.wants_json:
             await self.reply(
@@ -69,7 +72,7 @@ class HomeHandler(HomePage):
                 }
             )
             return
-        await self.render_home(user, before=before)
+        await self.render_home(user, before=before, status_text=draft or "")
 
     def _before(self) -> int | None:
         raw = self.get_query_argument("before", None)

@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 from tornado.web import Finish
 
 from accounts.validation import InvalidInput, clean_status
+from handlers.auth import SignInPage
 from handlers.base import BaseHandler
 from handlers.errors import AppError
 from handlers.home import HomePage
@@ -27,7 +28,7 @@ def status_json(status: Status) -> dict[str, Any]:
     }
 
 
-class AddStatusHandler(HomePage):
+class AddStatusHandler(HomePage, SignInPage):
     """``POST /addStatus``: store a status (201); HTML errors re-render the home page.
 
     A GET of its address (a reload after an error) goes to the home page.
@@ -35,6 +36,15 @@ class AddStatusHandler(HomePage):
 
     def get(self) -> None:
         self.get_of_post_route("/home")
+
+    def signed_out(self) -> NoReturn:
+        """A browser without JavaScript whose session ended while it typed: the sign-in
+        page, at once, carrying the status through sign-in back into the box."""
+        draft = None if self.wants_json else self.field("status")
+        if draft and self.get_cookie(self.session_cookie_name) is not None:
+            self.render_forms(401, ended=True, next_path="/home", draft=draft)
+            raise Finish()
+        super().signed_out()
 
     async def post(self) -> None:
         user = self.require_user()

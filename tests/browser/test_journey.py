@@ -131,3 +131,28 @@ def test_the_page_view_counter_counts_visits_only(
     expect(page.locator(".views")).to_have_text(
         "You have opened this page 2 times since you signed in."
     )
+
+
+def test_a_draft_survives_an_ended_session_without_javascript(
+    new_context: Callable[..., BrowserContext],
+) -> None:
+    """Defect 3 without JavaScript: the status being typed came back in no form."""
+    page = new_context(javascript=False).new_page()
+    person = sign_up(page, "Ray")
+    other = new_context().new_page()
+    sign_in(other, person)
+    other.wait_for_url("**/home")
+    other.goto("/sessions")
+    other.get_by_role("button", name="End all other sessions").click()
+    expect(other.locator("#flash")).to_have_text("Every other session has been ended.")
+
+    page.locator("#status").fill("written while\nsigned out elsewhere")
+    page.get_by_role("button", name="Post").click()
+    expect(page.locator("#flash")).to_have_text("Your session ended \u2014 sign in to continue.")
+    expect(page.locator("#draft-kept")).to_be_visible()
+    check_page(page, "session-ended-no-js")
+    sign_in(page, person, path=None)
+    page.wait_for_url("**/home")
+    expect(page.locator("#status")).to_have_value("written while\nsigned out elsewhere")
+    page.reload()  # put back once, not forever
+    expect(page.locator("#status")).to_have_value("")
