@@ -290,7 +290,7 @@ for h in run["hosts"]:
         read -r -a url_ports < <("${HOSTS_PY[@]}" ports "$REDIS_URL" "$MYSQL_URL") ||
             die "the app hosts cannot reach these stores"
         relay_args=(relay --run "$RUN" --ready-file "$VAR/relay.ready")
-        for port in "${url_ports[@]}" "${STORE_PORTS[@]}"; do
+        for port in $(printf '%s\n' "${url_ports[@]}" "${STORE_PORTS[@]}" | sort -nu); do
             relay_args+=(--port "$port")
         done
         mkdir -p "$VAR"
@@ -372,7 +372,10 @@ if ((HOSTS > 1)); then
     for i in "${!APP_ADDRS[@]}"; do
         say "  -> host ${HOST_DESC[$i]}, server.py pid ${APP_PIDS[$i]} ($desc, --xheaders)"
     done
-    [[ -n "$RELAY_PID" ]] && say "  store relay pid $RELAY_PID: 127.0.0.1 ports ${url_ports[*]} ${STORE_PORTS[*]} inside each host"
+    if [[ -n "$RELAY_PID" ]]; then
+        relayed="$(printf '%s\n' "${url_ports[@]}" "${STORE_PORTS[@]}" | sort -nu | xargs)"
+        say "  store relay pid $RELAY_PID: 127.0.0.1 ports $relayed inside each host"
+    fi
     say "Redis: $REDIS_URL. Ctrl-C stops everything."
 else
     say "  -> server.py on 127.0.0.1, port(s) ${APP_ADDRS[*]##*:}, --xheaders, $desc each (pids ${APP_PIDS[*]})"
