@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import pytest
 
 from scripts import apphosts
@@ -53,6 +54,21 @@ ACCESS_LINE = re.compile(
 
 def _namespaces_possible() -> bool:
     return apphosts._no_netns_reason() is None
+
+
+def _host_processes(host: Host) -> list[int]:
+    """Every running process of ``host``: in its namespace, or in its process group (a
+    worker its server.py restarted included)."""
+    if host.netns:
+        return [pid for pid in apphosts.pids_in_netns(host.netns) if alive(pid)]
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == host.pid and alive(proc.pid):
+                found.append(proc.pid)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return found
 
 
 @dataclass
@@ -156,7 +172,7 @@ def start_stack(
         # Everything it started is gone: app hosts, their namespaces, nginx, the relay,
         # a Redis topology.
         for what, pid in stack.others.items():
-            assert not _alive(pid), f"{what} (pid {pid}) outlived the stack"
+            assert not alive(pid), f"{what} (pid {pid}) outlived the stack"
         for host in stack.hosts:
             for pid in {host.pid, *host.workers}:
                 assert not alive(pid), f"{host.name} pid {pid} outlived the stack"
@@ -472,19 +488,20 @@ def test_a_host_stopped_mid_load_fails_only_its_requests_in_flight(
         times["stop"] = time.monotonic()
         if how == "SIGTERM":
             os.kill(victim.pid, signal.SIGTERM)  # the parent drains its workers
-        elif victim.netns:  # a crash: every process of the host at once
-            for pid in apphosts.pids_in_netns(victim.netns):
-                os.kill(pid, signal.SIGKILL)
+        elif victim.netns:  # a crash: every process of the host (none may fork meanwhile)
+            while pids := _host_processes(victim):
+                for pid in pids:
+                    os.kill(pid, signal.SIGKILL)
         else:
             os.killpg(victim.pid, signal.SIGKILL)
         deadline = time.monotonic() + 15
-        while any(map(alive, {victim.pid, *victim.workers})) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        while _host_processes(victim) and time.monotonic() < deadline:
+            time.sleep(0.005)
         times["gone"] = time.monotonic()
 
     outcomes = _load(users, at=stop_victim, at_time=1.0, tail=1.0)
     stop, gone = times["stop"], times["gone"]
-    assert not any(map(alive, {victim.pid, *victim.workers})), "the host did not stop"
+    assert not _host_processes(victim), "the host did not stop"
 
     # Only requests in flight on the stopped host failed: each started before the host
     # was gone and ended after it was told to stop; nginx's log puts each on that host.
