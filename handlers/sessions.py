@@ -27,6 +27,7 @@ from ua_parser import parse as parse_user_agent
 from handlers.base import BaseHandler
 from handlers.errors import AppError
 from sessions import SessionInfo
+from storage.users import advance_sessions_valid_after
 
 UNKNOWN_SESSION = "No such session: it may have ended already."
 
@@ -136,7 +137,12 @@ class EndOtherSessionsHandler(SessionsPage):
 
     async def post(self) -> None:
         user = self.require_user()
+        # Ended for good: a mark the ended sessions predate, kept where a Redis restore
+        # cannot undo it; this session goes on under a new id that carries the new mark.
+        mark = await advance_sessions_valid_after(self.res.db, user["user_id"])
         ended = await self.res.sessions.end_other_user_sessions(user["user_id"], self.session.sid)
+        kept = {name: self.session[name] for name in self.session}
+        await self.start_session(user["user_id"], valid_after=mark, **kept)
         if not self.wants_json:
             self.flash("others_ended")
         await self.reply({"ended": ended}, redirect_to="/sessions")

@@ -2,7 +2,8 @@
 
 ``sessions_valid_after`` (milliseconds since the epoch) is the user's "sessions valid
 after" mark: a session issued under an older mark is no longer valid. A password
-change advances it (:func:`set_password_hash`). It lives here, in MariaDB, so that a
+change (:func:`set_password_hash`) and ending all other sessions
+(:func:`advance_sessions_valid_after`) advance it. It lives here, in MariaDB, so that a
 Redis restored from an old snapshot cannot roll it back.
 """
 
@@ -98,6 +99,16 @@ async def set_password_hash(
         "UPDATE user_login SET user_password = %s, "
         "sessions_valid_after = GREATEST(sessions_valid_after + 1, %s) WHERE user_id = %s",
         (password_hash.decode("ascii"), _now_ms(), user_id),
+    )
+    return await sessions_valid_after(db, user_id)
+
+
+async def advance_sessions_valid_after(db: Database, user_id: int) -> int | None:
+    """End every session issued so far ("sign out everywhere"); return the new mark."""
+    await db.execute(
+        "UPDATE user_login SET sessions_valid_after = GREATEST(sessions_valid_after + 1, %s) "
+        "WHERE user_id = %s",
+        (_now_ms(), user_id),
     )
     return await sessions_valid_after(db, user_id)
 

@@ -17,6 +17,7 @@ import unicodedata
 from typing import Any
 
 import pytest
+import redis
 
 from accounts.throttle import ThrottleConfig
 from tests.support.browser import Browser, body_json
@@ -395,3 +396,43 @@ async def test_change_password_form(new_browser, unique_email):
     )
     assert done.code == 303 and done.headers["Location"] == "/home"
     assert (await new_browser().get("/password")).code == 302  # signed out: to sign-in
+
+
+# ----- ending all other sessions ---------------------------------------------------------
+
+
+@pytest.mark.gen_test
+async def test_ending_other_sessions_advances_the_mark_and_keeps_this_one(
+    new_browser, unique_email, sync_redis, redis_url, redis_prefix, clock, mysql_url
+):
+    """Other sessions ended from /sessions stay ended even if Redis brings one back (a
+    restore, a lost deletion: simulated with DUMP and RESTORE), past one refresh."""
+    me, other = new_browser(), new_browser()
+    email = unique_email("others")
+    user_id = body_json(await me.register("Ann", email))["message"]["user_id"]
+    assert (await other.login(email)).code == 200
+    assert (await me.get("/home", accept_json=True)).code == 200  # views = 1
+    prefix = f"{redis_prefix}sess:{{u:{user_id}}}:"
+    binary = redis.Redis.from_url(redis_url)  # DUMP's payload is bytes
+    saved = {
+        sid: (sync_redis.pttl(prefix + sid), binary.dump(prefix + sid))
+        for sid in sync_redis.zrange(prefix + "index", 0, -1)
+    }
+    other_cookie = other.cookies["sid"]
+
+    response = await post_json(me, "/sessions/end-others", {})
+    assert body_json(response)["message"] == {"ended": 1}
+    mark = query(mysql_url, "SELECT sessions_valid_after FROM user_login WHERE user_id = %s",
+                 (user_id,))[0][0]  # fmt: skip
+    assert mark > 0
+    for sid, (ttl, data) in saved.items():  # Redis brings the ended session back
+        if not sync_redis.exists(prefix + sid):
+            binary.restore(prefix + sid, ttl, data)
+    binary.close()
+
+    other.cookies["sid"] = other_cookie
+    assert (await other.get("/whoami", accept_json=True)).code == 200  # the bound
+    clock.advance(61)
+    assert (await other.get("/whoami", accept_json=True)).code == 401
+    home = await me.get("/home", accept_json=True)
+    assert home.code == 200 and body_json(home)["message"]["views"] == 2  # kept, same data
