@@ -485,6 +485,14 @@ def test_a_host_stopped_mid_load_fails_only_its_requests_in_flight(
     times: dict[str, float] = {}
 
     def stop_victim() -> None:
+        # Every process the host ever had counts until it is a zombie or gone: one that
+        # is exiting has left its namespace but may still hold the listening socket.
+        seen = {victim.pid, *victim.workers}
+
+        def running() -> bool:
+            seen.update(_host_processes(victim))
+            return any(map(alive, seen))
+
         times["stop"] = time.monotonic()
         if how == "SIGTERM":
             os.kill(victim.pid, signal.SIGTERM)  # the parent drains its workers
@@ -495,13 +503,14 @@ def test_a_host_stopped_mid_load_fails_only_its_requests_in_flight(
         else:
             os.killpg(victim.pid, signal.SIGKILL)
         deadline = time.monotonic() + 15
-        while _host_processes(victim) and time.monotonic() < deadline:
+        while running() and time.monotonic() < deadline:
             time.sleep(0.005)
         times["gone"] = time.monotonic()
+        times["left"] = running()
 
     outcomes = _load(users, at=stop_victim, at_time=1.0, tail=1.0)
     stop, gone = times["stop"], times["gone"]
-    assert not _host_processes(victim), "the host did not stop"
+    assert not times["left"] and not _host_processes(victim), "the host did not stop"
 
     # Only requests in flight on the stopped host failed: each started before the host
     # was gone and ended after it was told to stop; nginx's log puts each on that host.
