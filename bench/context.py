@@ -203,7 +203,6 @@ class Context:
         *,
         connections: int,
         duration: float,
-        threads: int = 2,
         timeout_s: float = 10.0,
     ) -> Measurement:
         """Run wrk against the first of ``server`` and account the CPU of all of them
@@ -221,7 +220,6 @@ class Context:
             load,
             connections=connections,
             duration=duration,
-            threads=threads,
             timeout_s=timeout_s,
         )
         busy = procs.machine_busy_seconds() - busy0

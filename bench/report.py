@@ -448,9 +448,11 @@ def generated(res: Results) -> str:
         f"`{o.redis_url}` and MariaDB "
         f"database `{o.mysql_url.rsplit('/', 1)[-1]}`"
         + (f", and the extra options `{' '.join(o.app_args)}`" if o.app_args else "")
-        + ". The load generator is wrk (2 threads) "
-        f"with a Lua script that rotates over {o.users} signed-in users' cookies; the hello "
-        "world receives the same request headers. Systems are alternated round by round "
+        + ". The load generator is wrk, one thread per connection, each connection "
+        f"keeping one of {o.users} signed-in users' cookies for the whole run (as a browser "
+        "keeps its user on its connection; with more connections than users, several "
+        "connections share one); the hello world receives the same request headers in the "
+        "same way. Systems are alternated round by round "
         "after a warm-up of "
         f"{o.warmup:g} s each; figures are medians.",
         "",

@@ -2,8 +2,9 @@
 
 The hello world, signed-in ``GET /whoami`` and signed-in ``GET /home`` (JSON) are run
 in turn, round after round, with the same wrk settings and the same request headers
-(each request carries one of the users' cookies and ``Accept: application/json``, so
-the hello world parses the same headers and only the app's work differs). Medians over
+(each connection carries one user's cookie for the whole run, see :mod:`bench.wrk`,
+and ``Accept: application/json``, so the hello world parses the same headers and only
+the app's work differs). Medians over
 the rounds are reported. Then ``/whoami`` and ``/home`` run once more with many more
 connections, counting every non-2xx answer and socket error.
 """

@@ -83,7 +83,6 @@ def _run_probe(ctx: Context, app: Server, label: str) -> Measurement:
         _probe(ctx),
         connections=o.probe_connections,
         duration=o.duration,
-        threads=1,
         timeout_s=60,
     )
 

@@ -1,11 +1,19 @@
 """Run wrk (the C load generator) with a generated Lua script and read its figures.
 
-The script rotates requests over a list of header sets (one per signed-in user, so
-the load spreads over many sessions), may send a body (POST), may pause between
-requests (``delay_ms``: a light probe instead of a closed-loop flood), and may count
-non-2xx answers itself (wrk's own error count covers only status >= 400). Its
-``done`` hook prints one JSON line that :func:`run` parses: requests, duration,
-socket errors, non-2xx, and the p50/p90/p99/max latency (µs).
+Each wrk connection keeps one header set (one signed-in user's cookie) for the
+whole run, as a browser keeps its user on its kept-alive connection: connection k
+sends header set k (cycling when there are fewer sets than connections). wrk's Lua
+state is per thread, with no hook that tells one connection from another, so every
+run uses one thread per connection (``-tN -cN``); ``setup`` numbers the threads and
+``init`` builds each thread's one request. Rotating every user over every
+connection instead would have each session written by every worker, each save
+evicting the other workers' cached copy: cache misses no browser causes.
+
+The script may send a body (POST), may pause between requests (``delay_ms``: a
+light probe instead of a closed-loop flood), and may count non-2xx answers itself
+(wrk's own error count covers only status >= 400). Its ``done`` hook prints one JSON
+line that :func:`run` parses: requests, duration, socket errors, non-2xx, and the
+p50/p90/p99/max latency (µs).
 """
 
 from __future__ import annotations
@@ -45,7 +53,8 @@ class WrkResult:
 
 @dataclass(frozen=True)
 class Load:
-    """What one wrk run sends: one request per header set (and body), in rotation."""
+    """What one wrk run sends: connection k always sends header set k (and body k),
+    cycling over the sets when there are more connections than sets."""
 
     path: str
     headers: list[dict[str, str]]
@@ -90,22 +99,24 @@ def lua_script(load: Load) -> str:
     parts = [
         f"local header_sets = {{\n{header_sets}\n}}",
         f"local bodies = {{{bodies}}}",
-        "local reqs = {}",
-        "local i = 0",
+        "local req",
         "local threads = {}",
         "non2xx = 0",
         "codes = {}",
         "served = {}",
-        "function setup(thread) table.insert(threads, thread) end",
+        # setup runs in its own Lua state, before the threads start: number them.
+        "function setup(thread)",
+        "  table.insert(threads, thread)",
+        "  thread:set('slot', #threads)",
+        "end",
+        # init runs in the thread's state: its one connection's one user, for the run.
         "function init(args)",
-        "  for k, h in ipairs(header_sets) do",
-        f"    reqs[k] = wrk.format({_lua_str(load.method)}, {_lua_str(load.path)}, h, bodies[k])",
-        "  end",
-        "  i = math.random(#reqs) - 1",
+        "  local k = (slot - 1) % #header_sets + 1",
+        f"  req = wrk.format({_lua_str(load.method)}, {_lua_str(load.path)}, "
+        "header_sets[k], bodies[k])",
         "end",
         "function request()",
-        "  i = i % #reqs + 1",
-        "  return reqs[i]",
+        "  return req",
         "end",
     ]
     if load.delay_ms:
@@ -162,17 +173,15 @@ class WrkRun:
         *,
         connections: int,
         duration: float,
-        threads: int = 2,
         timeout_s: float = 10.0,
     ) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="bench-wrk-")
         script = Path(self._dir.name) / "load.lua"
         script.write_text(lua_script(load))
         self.count_status = load.count_status
-        threads = max(1, min(threads, connections))
         cmd = [
             wrk,
-            f"-t{threads}",
+            f"-t{connections}",  # one thread per connection: see the module's docstring
             f"-c{connections}",
             f"-d{max(1, round(duration))}s",
             f"--timeout={max(1, round(timeout_s))}s",
@@ -221,7 +230,6 @@ def run(
     *,
     connections: int,
     duration: float,
-    threads: int = 2,
     timeout_s: float = 10.0,
 ) -> WrkResult:
     """Run wrk against ``url + load.path`` for ``duration`` seconds and wait."""
@@ -231,7 +239,6 @@ def run(
         load,
         connections=connections,
         duration=duration,
-        threads=threads,
         timeout_s=timeout_s,
     ).result()
 
