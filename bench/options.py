@@ -62,7 +62,13 @@ def parse(argv: list[str]) -> Options:
         "--high-connections", type=int, default=256, help="connections of the no-errors run"
     )
     p.add_argument("--processes", type=int, default=2, help="worker processes of every server")
-    p.add_argument("--users", type=int, default=32, help="signed-in users (one session each)")
+    p.add_argument(
+        "--users",
+        type=int,
+        default=0,
+        help="signed-in users (one session each; 0: one per --connections, so that every "
+        "connection of the main table keeps a user of its own, as a browser does)",
+    )
     p.add_argument(
         "--requests", type=int, default=2000, help="requests per route when counting round trips"
     )
@@ -147,7 +153,10 @@ def parse(argv: list[str]) -> Options:
         p.error(f"--only: unknown phase(s) {', '.join(sorted(only - set(PHASES)))}")
     if a.quick:
         a.duration, a.rounds, a.warmup = min(a.duration, 2), 1, min(a.warmup, 1)
-        a.users, a.requests, a.login_requests = min(a.users, 8), min(a.requests, 200), 4
+        a.requests, a.login_requests = min(a.requests, 200), 4
+    if a.users < 0:
+        p.error("--users must be 0 (one per connection) or more")
+    a.users = a.users or a.connections
     if a.rounds < 1 or a.duration < 1 or a.processes < 1:
         p.error("--rounds, --duration and --processes must be at least 1")
     return Options(

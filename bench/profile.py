@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             "--access-log",
             a.access_log,
             "--users",
-            "16",
+            str(a.connections),  # one user per connection
         ]
     )
     client = redis.Redis.from_url(opts.redis_url)

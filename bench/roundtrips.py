@@ -1,10 +1,13 @@
 """Phase 2: Redis round trips and MariaDB statements per request, route by route.
 
 Each route gets exactly N requests, sent one at a time on one kept-alive connection
-(rotating over the signed-in users), after warm-up connections until every worker has
-served at least two of them (each worker's pooled connections are then open). Redis
-counts the commands and round trips (see :mod:`bench.redis_monitor`), MariaDB's global
-status the statements (:mod:`bench.mysql_status`).
+(signed-in routes: one user per connection, as a browser; a user rotated over several
+connections would have its session saved by several workers, each save evicting the
+others' cached copy; sign-ins rotate over the users), after warm-up connections until
+every worker has served at least two of them (each worker's pooled connections are
+then open). Redis counts the commands and round trips (see
+:mod:`bench.redis_monitor`), MariaDB's global status the statements
+(:mod:`bench.mysql_status`).
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ async def _send(server: Server, fx: Fixture, route: Route, count: int, offset: i
     conn = Connection("127.0.0.1", server.port)
     try:
         for i in range(offset, offset + count):
-            user = fx.users[i % len(fx.users)]
+            user = fx.users[(i if route.body == "login" else offset) % len(fx.users)]
             headers, body = route.request(fx, user, i)
             resp = expect(await conn.request(route.method, route.path, headers, body), route.status)
             served.add(resp.headers.get("X-Served-By", ""))
