@@ -138,7 +138,7 @@ class TestRedisDown:
     @pytest.mark.gen_test
     async def test_logout_expires_the_cookie_and_says_the_end_is_retried(self, browser, app_config):
         """Item 6: the user is signed out of this browser whatever Redis does (the
-        retried server-side end is tested in tests/test_signout_retry.py)."""
+        retried server-side end is tested in tests/test_redis_durability.py)."""
         await browser.get("/")
         give_session_cookie(browser, app_config)
         response, elapsed = await timed(browser.post("/logout", accept_json=True))
@@ -146,6 +146,10 @@ class TestRedisDown:
         assert "will keep trying" in json.loads(response.body)["message"]
         assert "sid" not in browser.cookies
         assert elapsed < BOUND
+        give_session_cookie(browser, app_config)
+        page = await browser.post("/logout")
+        assert page.code == 202 and b"You are signed out on this device." in page.body
+        assert "sid" not in browser.cookies
 
     @pytest.mark.gen_test
     async def test_register_is_503_and_creates_no_account(self, browser, new_browser, unique_email):
