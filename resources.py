@@ -13,8 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from accounts.passwords import PasswordHasher, hashing_pool
 from accounts.revocation import SessionMark, SignOutRetry
 from accounts.throttle import LoginThrottle
@@ -22,14 +20,14 @@ from observability.logs import LoggingSessionEvents
 from observability.metrics import Metrics
 from sessions import RedisSessionStore
 from settings import AppConfig
+from storage import redis_client
 from storage.pool import Database
-from storage.redis_client import connect
 
 
 @dataclass
 class Resources:
-    redis: aioredis.Redis  # redis-py: login throttling, health checks
-    sessions: RedisSessionStore  # with its own auto-pipelined connection
+    redis: redis_client.RedisClient  # redis-py: login throttling, health checks
+    sessions: RedisSessionStore  # with its own transport (sessions.transport)
     db: Database
     passwords: PasswordHasher
     throttle: LoginThrottle
@@ -42,14 +40,13 @@ class Resources:
         await self.sign_out_retry.close()
         await self.db.close()
         await self.sessions.close()
-        await self.redis.aclose()
-        await self.redis.connection_pool.disconnect()  # a pool passed in is ours to close
+        await redis_client.close(self.redis)
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def create_resources(config: AppConfig, dummy_hash: bytes, **store_kwargs: Any) -> Resources:
     """Create this process's clients and pools (call inside the worker's event loop)."""
-    client = connect(config.redis_url, timeout=config.redis_timeout)
+    client = redis_client.connect(config.redis_url, timeout=config.redis_timeout)
     metrics = Metrics() if config.metrics else None
     sessions = RedisSessionStore.from_url(
         config.redis_url,

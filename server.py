@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run the application: ``python server.py [--name=value ...]`` (``--help`` lists all).
 
-Before forking, the parent reads the configuration and cookie secrets, creates the
+Before forking, the parent reads the configuration and cookie secrets, checks that the
+Redis the URL names answers (one server, Cluster or Sentinel), creates the
 database and schema when missing, makes the dummy bcrypt hash and binds the listening
 sockets. Then it forks the workers (``--processes``, 0 = one per core) and supervises
 them (:mod:`serving`, :mod:`supervisor`); each worker creates its own event loop, Redis
@@ -11,12 +12,14 @@ gracefully, and the parent exits 0.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import sys
 
 import pymysql
+from redis.exceptions import RedisError
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import PeriodicCallback
 from tornado.netutil import bind_sockets
@@ -28,6 +31,7 @@ from accounts.passwords import make_dummy_hash
 from application import make_app, make_metrics_app
 from observability import logs, metrics
 from resources import create_resources
+from sessions.transport import RedisURLError, check_url
 from settings import AppConfig
 from storage.schema import ensure_database
 
@@ -76,6 +80,15 @@ def main(argv: list[str] | None = None) -> int:
         log.error("configuration error: %s", exc)
         return 2
     logs.configure(config.log_format)
+    try:  # one line, not a traceback, for a URL that cannot work
+        found = asyncio.run(check_url(config.redis_url, timeout=max(config.redis_timeout, 1.0)))
+    except RedisURLError as exc:
+        log.error("configuration error: --redis_url: %s", exc)
+        return 2
+    except RedisError as exc:
+        log.error("cannot use Redis at %s: %s", config.redis_url, exc)
+        return 1
+    log.info("sessions on %s", found)
     try:
         if ensure_database(config.mysql_url):
             log.info("applied schema.sql to %s", config.mysql_url.rsplit("/", 1)[-1])

@@ -28,7 +28,9 @@ Keys, under the configured prefix (``<a>`` = the first 32 hex digits of the e-ma
 SHA-256, ``<ip>`` = the client address); each a counter that expires one window
 after its first increment:
 
-* ``throttle:login:pair:<a>:<ip>``, ``throttle:login:ip:<ip>``, ``throttle:login:acct:<a>``
+* ``throttle:{login}:pair:<a>:<ip>``, ``throttle:{login}:ip:<ip>``,
+  ``throttle:{login}:acct:<a>`` (one hash tag, so that the script's three keys are in
+  one Redis Cluster slot)
 * ``throttle:register:ip:<ip>``
 
 Commands: EVALSHA of the scripts below (SCRIPT LOAD once, on NOSCRIPT); their bodies
@@ -41,8 +43,9 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from storage.redis_client import RedisClient
 
 
 class ThrottleUnavailable(Exception):
@@ -131,7 +134,7 @@ class Admission:
 
 
 class LoginThrottle:
-    def __init__(self, client: aioredis.Redis, config: ThrottleConfig, prefix: str = ""):
+    def __init__(self, client: RedisClient, config: ThrottleConfig, prefix: str = ""):
         self.client = client
         self.config = config
         self.prefix = prefix
@@ -141,7 +144,7 @@ class LoginThrottle:
 
     def _keys(self, email: str, ip: str) -> list[str]:
         digest = hashlib.sha256(email.encode()).hexdigest()[:32]
-        base = f"{self.prefix}throttle:login:"
+        base = f"{self.prefix}throttle:{{login}}:"  # one hash tag: one Cluster slot per script
         return [f"{base}pair:{digest}:{ip}", f"{base}ip:{ip}", f"{base}acct:{digest}"]
 
     async def attempt(self, email: str, ip: str) -> Admission:

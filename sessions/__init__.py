@@ -7,7 +7,12 @@ A reusable package: it knows nothing of this application's routes. The parts:
 * :mod:`sessions.scripts` - the Lua scripts the store runs;
 * :mod:`sessions.mixin` - ``SessionMixin`` for ``tornado.web.RequestHandler``;
 * :mod:`sessions.ids` - ids, cookie locators, key names;
-* :mod:`sessions.events` - the hook an application's metrics and logs plug into.
+* :mod:`sessions.events` - the hook an application's metrics and logs plug into;
+* :mod:`sessions.transport` - the connection to Redis chosen by the URL (one server,
+  Redis Cluster or Redis Sentinel), over :mod:`sessions.autopipeline`;
+* :mod:`sessions.cache` - the process-local session cache kept exact by Redis.
+
+``docs/SESSIONS.md`` is the guide.
 """
 
 from sessions.events import SessionEvents

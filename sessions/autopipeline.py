@@ -18,6 +18,11 @@ store's few commands this module keeps one connection per worker process and:
   increment can never be applied twice (redis-py's retry-on-error would re-send it).
   Only connecting is retried: the next command reconnects.
 
+``rediss://`` URLs connect with TLS (``ssl_ca_certs``, ``ssl_certfile``,
+``ssl_keyfile`` and ``ssl_cert_reqs`` as redis-py reads them from the query string);
+user and password are sent with ``HELLO 3 AUTH``. The transport is only used through
+asyncio's ``Transport`` interface, so the connection also runs under uvloop.
+
 It speaks RESP3 (``HELLO 3``, Redis 6 or later) so that, when asked, the same connection
 carries Redis's server-assisted invalidation messages (``CLIENT TRACKING ON NOLOOP``,
 per-key mode: Redis tracks the keys this connection reads and pushes the name of each
@@ -49,9 +54,10 @@ import asyncio
 import hashlib
 import os
 import select
+import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 from redis.asyncio.connection import parse_url
@@ -63,6 +69,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 InvalidationHandler = Callable[[list[bytes] | None], None]
 #: Called with a successful reply as it is parsed, before the caller resumes.
 ReplyHook = Callable[[Any], None]
+#: Called when a connection is lost (dropped, timed out, or protocol error).
+DisconnectHandler = Callable[[], None]
 
 _Pending = tuple[asyncio.Future[Any], float, ReplyHook | None]
 _READ_SIZE = 65536  # bytes per synchronous read in ``read_pending``
@@ -86,8 +94,8 @@ class _Protocol(asyncio.Protocol):
         self.plain = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Any loop's stream transport (asyncio's, uvloop's) has write() and abort().
+        self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             self.fd = sock.fileno()
@@ -179,10 +187,11 @@ class _Protocol(asyncio.Protocol):
 class AutoPipeline:
     """Send Redis commands over one auto-pipelined RESP3 connection.
 
-    ``url`` is a ``redis://`` or ``unix://`` URL (user, password and database honoured).
-    With ``tracking_prefixes`` and ``on_invalidate``, the connection turns tracking on,
-    and ``on_invalidate`` receives the keys under those prefixes that *other*
-    connections changed after this one read them (per-key mode, NOLOOP).
+    ``url`` is a ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL (user, password and
+    database honoured). With ``tracking_prefixes`` and ``on_invalidate``, the connection
+    turns tracking on, and ``on_invalidate`` receives the keys under those prefixes that
+    *other* connections changed after this one read them (per-key mode, NOLOOP).
+    ``on_disconnect`` is told each time an established connection is lost.
     """
 
     def __init__(
@@ -192,12 +201,15 @@ class AutoPipeline:
         timeout: float = 0.5,
         tracking_prefixes: Sequence[str] = (),
         on_invalidate: InvalidationHandler | None = None,
+        on_disconnect: DisconnectHandler | None = None,
     ) -> None:
         self._params = parse_url(url)
+        self._ssl = _ssl_context(dict(self._params)) if url.startswith("rediss://") else None
         self._timeout = timeout
         self._prefixes = list(tracking_prefixes) if on_invalidate is not None else []
         self._tracked = tuple(prefix.encode() for prefix in self._prefixes)
         self._on_invalidate = on_invalidate
+        self._on_disconnect = on_disconnect
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
 
@@ -207,6 +219,8 @@ class AutoPipeline:
             self._protocol = None
         if self._on_invalidate is not None:
             self._on_invalidate(None)  # invalidations may have been missed: forget all
+        if self._on_disconnect is not None:
+            self._on_disconnect()
 
     def _push(self, push: list[Any]) -> None:
         if self._on_invalidate is None or not push or push[0] != b"invalidate":
@@ -244,10 +258,13 @@ class AutoPipeline:
                         lambda: _Protocol(self), params["path"]
                     )
                 else:
+                    host = params.get("host", "127.0.0.1")
                     _, protocol = await loop.create_connection(
                         lambda: _Protocol(self),
-                        params.get("host", "127.0.0.1"),
+                        host,
                         params.get("port", 6379),
+                        ssl=self._ssl,
+                        server_hostname=host if self._ssl is not None else None,
                     )
                 assert protocol is not None and protocol.transport is not None
                 futures = []
@@ -264,7 +281,7 @@ class AutoPipeline:
                 protocol.transport.abort()
             if isinstance(exc, TimeoutError):
                 raise RedisTimeoutError(f"Redis did not answer within {self._timeout} s") from exc
-            if isinstance(exc, OSError):
+            if isinstance(exc, OSError):  # ssl.SSLError is one
                 raise RedisConnectionError(f"cannot connect to Redis: {exc}") from exc
             if isinstance(exc, ResponseError | RedisConnectionError):
                 raise RedisConnectionError(f"Redis refused the connection setup: {exc}") from exc
@@ -284,6 +301,18 @@ class AutoPipeline:
                 self._connecting = None
         self._protocol = protocol
         return protocol
+
+    def nodes(self) -> dict[str, AutoPipeline]:
+        """This connection by its server's address ("host:port", or the socket path)."""
+        params = self._params
+        address = (
+            params.get("path") or f"{params.get('host', '127.0.0.1')}:{params.get('port', 6379)}"
+        )
+        return {str(address): self}
+
+    async def connect(self) -> None:
+        """Connect now (commands connect on their own when needed)."""
+        await self._ready()
 
     def read_pending(self) -> bool:
         """Handle every push and reply Redis has already sent, synchronously.
@@ -309,6 +338,23 @@ class AutoPipeline:
         protocol = self._protocol
         if protocol is None or protocol.closed:
             protocol = await self._ready()
+        return await self._send(protocol, args, on_reply)
+
+    async def execute_asking(self, *args: Any, on_reply: ReplyHook | None = None) -> Any:
+        """Send ``ASKING`` and the command adjacently (a Redis Cluster ``ASK`` redirect):
+        nothing else on the connection comes between them."""
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            protocol = await self._ready()
+        asking = self._send(protocol, ("ASKING",), None)
+        command = self._send(protocol, args, on_reply)
+        await asking
+        return await command
+
+    def _send(
+        self, protocol: _Protocol, args: tuple[Any, ...], on_reply: ReplyHook | None
+    ) -> asyncio.Future[Any]:
+        """Queue one command on ``protocol`` (no await: successive calls stay adjacent)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         protocol.pending.append((future, loop.time() + self._timeout, on_reply))
@@ -317,7 +363,7 @@ class AutoPipeline:
         protocol.outgoing.append(hiredis.pack_command(args))
         if protocol.watchdog is None:
             protocol.watchdog = loop.call_later(self._timeout, self._watch, protocol)
-        return await future
+        return future
 
     @staticmethod
     def _flush(protocol: _Protocol) -> None:
@@ -344,24 +390,44 @@ class AutoPipeline:
             protocol.watchdog = loop.call_later(deadline - now, self._watch, protocol)
 
     async def evalsha(
-        self, script: Script, keys: list[str], args: list[Any], on_reply: ReplyHook | None = None
+        self,
+        script: Script,
+        keys: list[str],
+        args: list[Any],
+        on_reply: ReplyHook | None = None,
+        *,
+        asking: bool = False,
     ) -> Any:
-        """Run a script by its SHA-1; load it once if Redis does not know it (NOSCRIPT)."""
+        """Run a script by its SHA-1; load it once if Redis does not know it (NOSCRIPT).
+
+        ``asking``: preceded by ``ASKING`` (a Redis Cluster ``ASK`` redirect).
+        """
+        send = self.execute_asking if asking else self.execute
         try:
-            return await self.execute(
-                "EVALSHA", script.sha, len(keys), *keys, *args, on_reply=on_reply
-            )
+            return await send("EVALSHA", script.sha, len(keys), *keys, *args, on_reply=on_reply)
         except NoScriptError:
             await self.execute("SCRIPT", "LOAD", script.source)
-            return await self.execute(
-                "EVALSHA", script.sha, len(keys), *keys, *args, on_reply=on_reply
-            )
+            return await send("EVALSHA", script.sha, len(keys), *keys, *args, on_reply=on_reply)
 
     async def close(self) -> None:
+        connecting, self._connecting = self._connecting, None
+        if connecting is not None:
+            connecting.cancel()  # a connection set up now would never be closed
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
             protocol.closed = True
             protocol.transport.close()
+
+
+def _ssl_context(params: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS context a ``rediss://`` URL asks for (redis-py's query parameters)."""
+    context = ssl.create_default_context(cafile=params.get("ssl_ca_certs"))
+    if params.get("ssl_certfile"):
+        context.load_cert_chain(params["ssl_certfile"], params.get("ssl_keyfile"))
+    if str(params.get("ssl_cert_reqs", "required")).lower() in ("none", "cert_none"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 class Script:

@@ -4,6 +4,7 @@ A session id is 32 bytes from :mod:`secrets` (256 bits), URL-safe base64 without
 padding: 43 characters. The cookie carries a *locator*, ``"<user_id>:<sid>"`` for a
 signed-in session and ``":<sid>"`` for an anonymous one, because a signed-in session's
 key shares a Redis Cluster hash tag with its user's index (see ``sessions.store``).
+An anonymous session's key has a hash tag of its own, ``{a:<sid>}``.
 The cookie is signed, so a client can neither choose an id nor move a session to
 another user; the locator is still validated before it becomes part of a key.
 """
@@ -64,7 +65,7 @@ class KeySpace:
 
     def session(self, loc: Locator) -> str:
         if loc.user_id is None:
-            return f"{self.prefix}sess:a:{loc.sid}"
+            return f"{self.prefix}sess:{{a:{loc.sid}}}"
         return f"{self.prefix}sess:{{u:{loc.user_id}}}:{loc.sid}"
 
     def user_index(self, user_id: int) -> str:

@@ -2,8 +2,9 @@
 
 Key layout (``P`` is the configured prefix, ``<sid>`` a 43-character id):
 
-``P sess:a:<sid>`` (hash)
-    An anonymous session, created only once something is put in it.
+``P sess:{a:<sid>}`` (hash)
+    An anonymous session, created only once something is put in it. Its own hash tag
+    spreads anonymous sessions over a Redis Cluster's slots.
 ``P sess:{u:<user_id>}:<sid>`` (hash)
     A signed-in session. The ``{u:<user_id>}`` hash tag puts it in the same Redis
     Cluster slot as its user's index, so the scripts below touch one slot only.
@@ -22,7 +23,8 @@ checked in the LOAD script, so an expired session is refused even before Redis
 evicts it. The key's name never changes (no RENAME: it is not Cluster-safe).
 
 Commands, one round trip each (scripts run atomically with EVALSHA; see
-``sessions.scripts`` for their bodies):
+``sessions.scripts`` for their bodies; every script's keys share one hash tag, so on
+Redis Cluster each runs on one node):
 
 * read a session:     EVALSHA LOAD (HGETALL; when ``@s`` is older than ``touch_after``
   also HSET @s, PEXPIRE, the index's ZADD/ZREMRANGEBYSCORE/ZRANGE/PEXPIRE and EXISTS;
@@ -42,9 +44,10 @@ Commands, one round trip each (scripts run atomically with EVALSHA; see
 A script missing from Redis's script cache (after a restart or SCRIPT FLUSH) costs two
 extra round trips, once: NOSCRIPT, then SCRIPT LOAD and EVALSHA again.
 
-Transport: every command goes over one auto-pipelined connection per process
-(:mod:`sessions.autopipeline`), so concurrent requests share round trips and a command
-is never re-sent after a failure (a counter cannot be incremented twice). There is no
+Transport: every command goes over one auto-pipelined connection per process and Redis
+node (:mod:`sessions.transport` picks the single server, Cluster or Sentinel transport
+from the URL), so concurrent requests share round trips and a command is never re-sent
+after a failure that may have let it run (a counter cannot be incremented twice). There is no
 MULTI/EXEC: on a shared connection other requests' commands would fall inside the
 transaction; each multi-command step is one script instead, which is atomic anyway.
 
@@ -67,12 +70,13 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from sessions import scripts
-from sessions.autopipeline import AutoPipeline, Script
+from sessions.autopipeline import Script
 from sessions.cache import DEFAULT_SIZE as DEFAULT_CACHE_SIZE
 from sessions.cache import SessionCache
 from sessions.events import SessionEvents
 from sessions.ids import KeySpace, Locator, VerifiedCookies, new_sid, sid_digest
 from sessions.session import F_AGENT, F_CREATED, F_IP, F_SEEN, F_VALID, Session, Snapshot
+from sessions.transport import Transport, open_transport
 
 log = logging.getLogger("sessions")
 LOAD = Script(scripts.LOAD)
@@ -114,6 +118,8 @@ class SessionConfig:
     def __post_init__(self) -> None:
         if self.idle_timeout <= 0 or self.absolute_timeout <= 0:
             raise ValueError("session timeouts must be positive")
+        if "{" in self.prefix or "}" in self.prefix:
+            raise ValueError("the key prefix must not contain { or } (Redis Cluster hash tags)")
 
     @property
     def touch_after_seconds(self) -> float:
@@ -149,7 +155,7 @@ class RedisSessionStore:
 
     def __init__(
         self,
-        redis: AutoPipeline,
+        redis: Transport,
         config: SessionConfig | None = None,
         *,
         clock: Callable[[], float] = time.time,
@@ -181,10 +187,11 @@ class RedisSessionStore:
         clock: Callable[[], float] = time.time,
         events: SessionEvents | None = None,
     ) -> RedisSessionStore:
-        """A store on its own auto-pipelined connection; ``cache_size=0``: no cache."""
+        """A store on its own connections to the Redis that ``url`` names (see
+        :func:`sessions.transport.open_transport`); ``cache_size=0``: no cache."""
         config = config or SessionConfig()
         cache = SessionCache(cache_size) if cache_size > 0 else None
-        redis = AutoPipeline(
+        redis = open_transport(
             url,
             timeout=timeout,
             tracking_prefixes=[f"{config.prefix}sess:"] if cache is not None else (),

@@ -3,6 +3,8 @@
 Every run gets its own MariaDB database (``appdb_test_<pid>``) and its own Redis key
 prefix in Redis database 9 (override with ``TEST_MYSQL_URL`` / ``TEST_REDIS_URL``).
 Both are removed when the run ends, so runs can overlap and leave nothing behind.
+A private Redis Cluster and Sentinel group start on first use (``tests.support.topologies``);
+a test module parametrizes its ``redis_url`` over them to run on each topology.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from storage.schema import ensure_database
 from storage.urls import parse_mysql_url
 from tests.support.browser import Browser
 from tests.support.server_process import ServerProcess, start_server
+from tests.support.topologies import redis_cluster, redis_sentinel, sync_client  # noqa: F401
 
 MYSQL_BASE = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -61,11 +64,12 @@ def redis_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_prefix(redis_url: str) -> Iterator[str]:
-    """A key prefix owned by this run; every key under it is deleted at the end."""
+def redis_prefix() -> Iterator[str]:
+    """A key prefix owned by this run; every key under it is deleted at the end (the
+    private topologies are simply stopped)."""
     prefix = f"test:{secrets.token_hex(4)}:"
     yield prefix
-    client = redis.Redis.from_url(redis_url)
+    client = redis.Redis.from_url(REDIS_URL)
     try:
         for key in client.scan_iter(match=prefix + "*", count=1000):
             client.delete(key)
@@ -75,8 +79,8 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
-    """A synchronous client on the suite's Redis database, for asserting stored state."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    """A synchronous client on the test's Redis (any topology), for asserting stored state."""
+    client = sync_client(redis_url)
     yield client
     client.close()
 

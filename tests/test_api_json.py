@@ -68,7 +68,7 @@ def session_key(app_config: Any, prefix: str, cookie: str) -> str:
     locator = decode_signed_value(dict(app_config.cookie_secrets), "sid", cookie, min_version=2)
     assert locator is not None
     user_id, sid = locator.decode().split(":")
-    return f"{prefix}sess:{{u:{user_id}}}:{sid}" if user_id else f"{prefix}sess:a:{sid}"
+    return f"{prefix}sess:{{u:{user_id}}}:{sid}" if user_id else f"{prefix}sess:{{a:{sid}}}"
 
 
 def sid_morsel(response: Any) -> Any:

@@ -1,5 +1,6 @@
 """The local session cache stays exact: two stores on their own connections stand for
-two worker processes, and every change one makes is seen by the other."""
+two worker processes, and every change one makes is seen by the other. Every test of
+two stores runs on each topology (one server, Redis Cluster, Redis Sentinel)."""
 
 from __future__ import annotations
 
@@ -13,21 +14,35 @@ from http.cookies import SimpleCookie
 from urllib.parse import urlencode, urlsplit
 
 import pytest
-import redis
 
 from sessions import RedisSessionStore, Session, SessionConfig
 from sessions.autopipeline import AutoPipeline
+from tests.support.topologies import TOPOLOGIES, sync_client, topology_url
 
 UID = 9_100_000_000  # far above the ids of accounts other tests register
 TRIES = 80  # sign-outs in the busy-worker test
 LOAD_CONNECTIONS = 8  # kept-alive connections keeping the other worker busy
 
 
+@pytest.fixture(params=TOPOLOGIES)
+def topology(request, redis_url):
+    """The URL of the topology a test of two stores runs on (each of the three)."""
+    return topology_url(request, request.param, redis_url)
+
+
 @pytest.fixture
-def pair(redis_url, redis_prefix, clock, io_loop):
+def stored(topology):
+    """A synchronous client on the topology's data, for changes and assertions."""
+    client = sync_client(topology)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def pair(topology, redis_prefix, clock, io_loop):
     config = SessionConfig(prefix=redis_prefix)
-    a = RedisSessionStore.from_url(redis_url, config, clock=clock)
-    b = RedisSessionStore.from_url(redis_url, config, clock=clock)
+    a = RedisSessionStore.from_url(topology, config, clock=clock)
+    b = RedisSessionStore.from_url(topology, config, clock=clock)
     yield a, b
     io_loop.run_sync(a.close)
     io_loop.run_sync(b.close)
@@ -84,7 +99,7 @@ async def test_a_change_in_one_process_is_seen_by_the_other(pair):
 
 
 @pytest.mark.gen_test
-async def test_a_push_not_yet_read_by_the_loop_is_handled_before_a_cache_hit(pair, sync_redis):
+async def test_a_push_not_yet_read_by_the_loop_is_handled_before_a_cache_hit(pair, stored):
     """A sign-out confirmed to another client is refused at once, even before the
     event loop has come round to reading the invalidation it caused."""
     _a, b = pair
@@ -93,8 +108,8 @@ async def test_a_push_not_yet_read_by_the_loop_is_handled_before_a_cache_hit(pai
         assert await b.load(session.locator) is not None  # cached (the create's reply)
         key = b.keys.session(session.locator)
         assert b.cache.get(key) is not None
-        assert sync_redis.delete(key) == 1  # blocking: the loop does not run meanwhile
-        assert sync_redis.ping()  # the fence a sign-out ends with (store.destroy)
+        assert stored.delete(key) == 1  # blocking: the loop does not run meanwhile
+        assert stored.ping()  # the fence a sign-out ends with (store.destroy)
         assert await b.load(session.locator) is None, f"stale hit in round {n}"
 
 
@@ -150,7 +165,7 @@ async def test_redis_orders_invalidations_as_the_cache_needs(redis_url, redis_pr
 
 
 @pytest.mark.gen_test
-async def test_a_write_by_another_process_right_after_ours_is_seen(pair, sync_redis):
+async def test_a_write_by_another_process_right_after_ours_is_seen(pair, stored):
     """Our save keeps the entry current; a change by another connection right after it,
     whether our reply was already read or still on its way, is never hidden by it."""
     a, _b = pair
@@ -162,13 +177,13 @@ async def test_a_write_by_another_process_right_after_ours_is_seen(pair, sync_re
         if n % 2:
             assert await a.save(loaded)
             assert a.cache.get(key) is not None  # current after our own write
-            sync_redis.hset(key, "note", f'"w{n}"')  # right after: the loop does not run
+            stored.hset(key, "note", f'"w{n}"')  # right after: the loop does not run
         else:
             saving = asyncio.ensure_future(a.save(loaded))
             for _ in range(2):  # one pass queues the save, the next writes it to Redis
                 await asyncio.sleep(0)
             assert not saving.done()
-            sync_redis.hset(key, "note", f'"w{n}"')
+            stored.hset(key, "note", f'"w{n}"')
             assert await saving
         again = await a.load(session.locator)
         assert (again["views"], again["note"]) == (n, f"w{n}")
@@ -230,17 +245,22 @@ async def test_timeouts_are_checked_on_cached_entries(pair, clock):
 
 
 @pytest.mark.gen_test
-async def test_lost_invalidation_channel_flushes_the_cache(pair, redis_url):
+async def test_lost_invalidation_channel_flushes_the_cache(pair):
     a, b = pair
     session = await signed_in(a, UID + 7)
     assert await b.load(session.locator) is not None
     assert len(b.cache) >= 1
-    client_id = await b.redis.execute("CLIENT", "ID")
-    admin = redis.Redis.from_url(redis_url)
-    try:
-        admin.client_kill_filter(_id=client_id)
-    finally:
-        admin.close()
+    key = b.keys.session(session.locator)
+    nodes = b.redis.nodes()
+    holder = b.redis.node_for(key) if hasattr(b.redis, "node_for") else next(iter(nodes))
+    for address, connection in nodes.items():  # the node that holds the session
+        if address == holder:
+            client_id = await connection.execute("CLIENT", "ID")
+            admin = sync_client(f"redis://{address}/0")
+            try:
+                admin.client_kill_filter(_id=client_id)
+            finally:
+                admin.close()
     await until(lambda: len(b.cache) == 0)
     assert b.cache.flushes >= 1
     await a.destroy(session.locator)  # while b was disconnected
@@ -248,14 +268,14 @@ async def test_lost_invalidation_channel_flushes_the_cache(pair, redis_url):
 
 
 @pytest.mark.gen_test
-async def test_key_expiry_in_redis_invalidates(pair, sync_redis):
+async def test_key_expiry_in_redis_invalidates(pair, stored):
     a, b = pair
     session = await signed_in(a, UID + 8)
     assert await b.load(session.locator) is not None
     key = b.keys.session(session.locator)
-    sync_redis.pexpire(key, 1)  # as if it timed out in Redis (PEXPIRE itself is a change)
+    stored.pexpire(key, 1)  # as if it timed out in Redis (PEXPIRE itself is a change)
     await until(lambda: b.cache.get(key) is None)
-    await until(lambda: not sync_redis.exists(key))  # expired in Redis
+    await until(lambda: not stored.exists(key))  # expired in Redis
     assert await b.load(session.locator) is None
 
 

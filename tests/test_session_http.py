@@ -1,4 +1,5 @@
-"""Session behaviour through HTTP: creation, rotation, logout, timeouts, round trips."""
+"""Session behaviour through HTTP: creation, rotation, logout, timeouts, round trips,
+on each topology (one server, Redis Cluster, Redis Sentinel)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,17 @@ from tornado.web import decode_signed_value
 
 from sessions import Locator
 from tests.support.browser import body_json
+from tests.support.topologies import TOPOLOGIES, topology_url
 
 IDLE = 1800
+
+
+@pytest.fixture(params=TOPOLOGIES)
+def redis_url(request, redis_url):
+    return topology_url(request, request.param, redis_url)
+
+
+pytestmark = pytest.mark.usefixtures("redis_url")  # the app is looked up by name
 
 
 def session_keys(sync_redis, prefix):

@@ -1,4 +1,8 @@
-"""The session store against real Redis: layout, deltas, counters, timeouts, index."""
+"""The session store against real Redis: layout, deltas, counters, timeouts, index.
+
+Every test runs on each topology (one server, Redis Cluster, Redis Sentinel), and none
+needs the application or MariaDB: ``pytest tests/test_session_store.py`` runs alone.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,25 @@ import asyncio
 
 import pytest
 
-from sessions import Locator, Session, SessionConfig
+from sessions import Locator, RedisSessionStore, Session, SessionConfig
 from sessions.ids import KeySpace, new_sid
+from tests.support.topologies import TOPOLOGIES, topology_url
 
 IDLE = 1800
 UID = 9_000_000_000  # far above the ids of accounts other tests register
 ABSOLUTE = 28800
 
 
+@pytest.fixture(params=TOPOLOGIES)
+def redis_url(request, redis_url):
+    return topology_url(request, request.param, redis_url)
+
+
 @pytest.fixture
-def store(resources):
-    # The session layer alone: its sessions belong to no account in MariaDB.
-    resources.sessions.revalidate = None
-    return resources.sessions
+def store(redis_url, redis_prefix, clock, io_loop):
+    store = RedisSessionStore.from_url(redis_url, SessionConfig(prefix=redis_prefix), clock=clock)
+    yield store
+    io_loop.run_sync(store.close)
 
 
 @pytest.fixture
@@ -152,11 +162,9 @@ async def test_recent_reads_do_not_write_and_stale_reads_refresh_expiry(
 
 
 @pytest.mark.gen_test
-async def test_ttl_never_exceeds_absolute_deadline(redis_prefix, resources, sync_redis, clock):
-    from sessions import RedisSessionStore
-
+async def test_ttl_never_exceeds_absolute_deadline(redis_prefix, store, sync_redis, clock):
     store = RedisSessionStore(
-        resources.sessions.redis,
+        store.redis,
         SessionConfig(idle_timeout=100, absolute_timeout=150, prefix=redis_prefix),
         clock=clock,
     )

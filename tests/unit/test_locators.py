@@ -62,7 +62,7 @@ def test_keys_of_a_signed_in_session_share_the_users_hash_tag() -> None:
     signed_in = Locator(SID, 7)
     assert keys.session(signed_in) == f"p:sess:{{u:7}}:{SID}"
     assert keys.user_index(7) == "p:sess:{u:7}:index"
-    assert keys.session(Locator(SID)) == f"p:sess:a:{SID}"
+    assert keys.session(Locator(SID)) == f"p:sess:{{a:{SID}}}"  # a hash tag of its own
 
 
 def test_logs_show_a_digest_never_the_id() -> None:
