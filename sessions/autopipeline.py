@@ -417,6 +417,9 @@ class AutoPipeline:
         if protocol is not None and protocol.transport is not None:
             protocol.closed = True
             protocol.transport.close()
+            # The socket is closed by a callback of the next loop pass: let it run, or a
+            # loop closed right after this would leave the socket open.
+            await asyncio.sleep(0)
 
 
 def _ssl_context(params: dict[str, Any]) -> ssl.SSLContext:

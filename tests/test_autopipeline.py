@@ -8,6 +8,7 @@ import time
 
 import pytest
 import redis
+import uvloop
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -120,3 +121,29 @@ async def test_a_cancelled_caller_does_not_shift_later_replies(redis_url):
         assert await pipe.execute("ECHO", "third") == b"third"
     finally:
         await pipe.close()
+
+
+def test_runs_under_uvloop(redis_url, key, sync_redis):
+    """uvloop's transports are not asyncio.Transport subclasses: the connection only uses
+    their interface (and reads pending pushes through their socket)."""
+
+    key = key + ":uvloop"
+
+    async def main() -> list[object]:
+        invalidated: list[object] = []
+        pipe = AutoPipeline(redis_url, tracking_prefixes=[key], on_invalidate=invalidated.append)
+        try:
+            assert await pipe.execute("PING") == b"PONG"
+            counts = await asyncio.gather(*(pipe.execute("INCR", key) for _ in range(100)))
+            assert sorted(counts) == list(range(1, 101))
+            await pipe.execute("GET", key)  # tracked from now on
+            sync_redis.set(key, "changed")  # another connection
+            await pipe.execute("PING")  # its push comes before this reply
+            assert pipe.read_pending()
+            return invalidated
+        finally:
+            await pipe.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        invalidated = runner.run(main())
+    assert invalidated == [[key.encode()]]
