@@ -289,3 +289,55 @@ async def test_sentinel_transport_confirms_the_primary_with_role(redis_sentinel,
         assert (await store.load(loc))["a"] == 1
     finally:
         await store.close()
+
+
+@pytest.fixture
+def tls_redis(tmp_path):
+    """A redis-server of its own speaking TLS only, with a password; (port, CA file)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+         "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
+         "--requirepass", "s3cret", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield port, cert
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_rediss_speaks_tls_with_auth(tls_redis):
+    port, ca = tls_redis
+    url = f"rediss://:s3cret@127.0.0.1:{port}/0?ssl_ca_certs={ca}"
+    for _ in range(50):  # the server is starting
+        try:
+            assert await check_url(url) == "Redis"
+            break
+        except RedisError:
+            await asyncio.sleep(0.1)
+    store = RedisSessionStore.from_url(url, SessionConfig(prefix="tls:"))
+    try:
+        session = Session()
+        session["over"] = "tls"
+        await store.create(session, user_id=UID + 5000)
+        store.cache.invalidate(None)
+        loaded = await store.load(session.locator)
+        assert loaded is not None and loaded["over"] == "tls"
+    finally:
+        await store.close()
+    with pytest.raises(RedisError, match="refused the connection setup"):
+        await check_url(f"rediss://:wrong@127.0.0.1:{port}/0?ssl_ca_certs={ca}")
+    with pytest.raises(RedisError):  # plain text to a TLS port: refused
+        await check_url(f"redis://:s3cret@127.0.0.1:{port}/0", timeout=1.0)
