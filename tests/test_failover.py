@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import redis
 
 from scripts.redis_topology import Node, Topology
@@ -106,9 +107,9 @@ def run_load(server: ServerProcess, fault: Callable[[], None], name: str) -> Rep
             if stop.is_set() or time.monotonic() - started > LOAD_LIMIT:
                 return
             try:
-                reply = user.client.get("/home", timeout=5)
-            except OSError:
-                user.answers.append((time.monotonic(), 0, False))  # no answer at all
+                reply = user.client.get("/home", timeout=RECOVERY_BOUND)
+            except (OSError, httpx.HTTPError):
+                user.answers.append((time.monotonic(), 0, False))  # no answer: a failure
                 time.sleep(0.05)
                 continue
             user.answers.append((time.monotonic(), reply.status, "Retry-After" in reply.headers))

@@ -39,5 +39,5 @@ def test_the_throttle_counts_the_client_behind_nginx_not_nginx(
     assert owner.request("POST", "/login", form=right).status == 200
     account = hashlib.sha256(email.encode()).hexdigest()[:32]
     with redis.Redis.from_url(redis_url, decode_responses=True) as client:
-        keys = client.keys(f"{redis_prefix}throttle:login:pair:{account}:*")
+        keys = client.keys(f"{redis_prefix}throttle:{{login}}:pair:{account}:*")
     assert [k.rsplit(":", 1)[1] for k in keys] == ["127.0.0.2"]  # never nginx's 127.0.0.1
