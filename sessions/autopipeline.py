@@ -415,8 +415,11 @@ class AutoPipeline:
             connecting.cancel()  # a connection set up now would never be closed
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
-            protocol.closed = True
-            protocol.transport.close()
+            if protocol.pending:  # commands in flight fail now rather than wait forever
+                protocol.fail(RedisConnectionError("connection to Redis closed"))
+            else:
+                protocol.closed = True
+                protocol.transport.close()
             # The socket is closed by a callback of the next loop pass: let it run, or a
             # loop closed right after this would leave the socket open.
             await asyncio.sleep(0)

@@ -443,9 +443,15 @@ class ClusterTransport:
         primaries = set(filter(None, slots))
         for address in list(self._nodes):
             if address not in primaries:  # a node no longer primary: close its connection
-                self._background(self._nodes.pop(address).close())
+                self._background(self._retire(self._nodes.pop(address)))
         for address in primaries:  # connect to every primary now: tracking on each
             self._background(self._warm(self._node(address)))
+
+    async def _retire(self, node: AutoPipeline) -> None:
+        """Close a former primary's connection once what is in flight on it has been
+        answered (a ``MOVED`` is then followed) or has timed out."""
+        await asyncio.sleep(self._timeout)
+        await node.close()
 
     @staticmethod
     async def _warm(node: AutoPipeline) -> None:

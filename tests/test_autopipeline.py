@@ -147,3 +147,15 @@ def test_runs_under_uvloop(redis_url, key, sync_redis):
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         invalidated = runner.run(main())
     assert invalidated == [[key.encode()]]
+
+
+@pytest.mark.gen_test
+async def test_closing_fails_commands_in_flight_instead_of_leaving_them_waiting(redis_url, key):
+    pipe = AutoPipeline(redis_url, timeout=10)
+    waiting = asyncio.ensure_future(pipe.execute("BLPOP", key + ":empty", 5))
+    await asyncio.sleep(0.2)  # sent; Redis holds it
+    started = time.monotonic()
+    await pipe.close()
+    with pytest.raises(RedisConnectionError, match="closed"):
+        await asyncio.wait_for(waiting, 2)
+    assert time.monotonic() - started < 1
