@@ -273,6 +273,7 @@ class ClusterTransport:
         self._on_invalidate = on_invalidate
         self._slots: list[str | None] = [None] * SLOTS  # slot -> "host:port" of its primary
         self._nodes: dict[str, AutoPipeline] = {}
+        self._retiring: set[AutoPipeline] = set()  # former primaries, closed soon
         self._refreshing: asyncio.Future[None] | None = None
         self._last_refresh = -REFRESH_INTERVAL
         self._background = _Background()
@@ -443,15 +444,20 @@ class ClusterTransport:
         primaries = set(filter(None, slots))
         for address in list(self._nodes):
             if address not in primaries:  # a node no longer primary: close its connection
-                self._background(self._retire(self._nodes.pop(address)))
+                node = self._nodes.pop(address)
+                self._retiring.add(node)
+                self._background(self._retire(node))
         for address in primaries:  # connect to every primary now: tracking on each
             self._background(self._warm(self._node(address)))
 
     async def _retire(self, node: AutoPipeline) -> None:
         """Close a former primary's connection once what is in flight on it has been
         answered (a ``MOVED`` is then followed) or has timed out."""
-        await asyncio.sleep(self._timeout)
-        await node.close()
+        try:
+            await asyncio.sleep(self._timeout)
+        finally:
+            self._retiring.discard(node)
+            await node.close()
 
     @staticmethod
     async def _warm(node: AutoPipeline) -> None:
@@ -463,7 +469,8 @@ class ClusterTransport:
     async def close(self) -> None:
         self._closed = True
         await self._background.cancel()
-        nodes, self._nodes = list(self._nodes.values()), {}
+        nodes, self._nodes = [*self._nodes.values(), *self._retiring], {}
+        self._retiring = set()
         for node in nodes:
             await node.close()
 
