@@ -9,6 +9,8 @@ through the relay. Shown, with real processes:
 * one sign-in is served by every host and every worker process while staying signed in,
   and the load test's sharing matrix shows users moving between hosts;
 * the loopback fallback works and says so;
+* on a private Redis Cluster (``--redis cluster``), the same, with the session stored in
+  the Cluster through the relay;
 * a host stopped mid-load, by SIGTERM (graceful) and by SIGKILL of all its processes (a
   crash): only requests in flight on it fail, nginx sends the others to the remaining
   host, every user stays signed in and every acknowledged write is kept.
@@ -35,6 +37,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import redis
 
 from scripts import apphosts
 from tests.support.http import Client, Reply
@@ -310,6 +313,41 @@ def test_without_namespaces_the_hosts_are_loopback_addresses(
     assert [h.address for h in stack.hosts] == ["127.0.0.2", "127.0.0.3"]
     assert all(h.netns is None for h in stack.hosts)
     _check_sharing(stack, capsys, "loopback fallback")
+
+
+def test_hosts_share_sessions_on_a_redis_cluster(
+    start_stack: Callable[..., Stack],
+    capsys: pytest.CaptureFixture[str],
+    redis_prefix: str,
+    sync_redis: redis.Redis,
+) -> None:
+    """``--redis cluster`` (``make stack REDIS=cluster``): a private 6-node Cluster, every
+    node relayed into every host, the sessions stored there and nowhere else."""
+    stack = start_stack("--redis", "cluster")
+    found = re.search(r"Redis: (redis\+cluster://\S+)\. Ctrl-C", stack.log())
+    assert found, stack.log()
+    ports = sorted(int(a.rpartition(":")[2]) for a in found[1].split("://")[1].split(","))
+    assert len(ports) == 6
+    assert sum(1 for what in stack.others if what.startswith("redis ")) == 6
+    if all(h.netns for h in stack.hosts):
+        relayed = re.search(r"relay pid \d+: 127\.0\.0\.1 ports ([\d ]+) inside", stack.log())
+        assert relayed and set(ports) <= set(map(int, relayed[1].split())), stack.log()
+    user_id = _check_sharing(stack, capsys, "on a Redis Cluster")
+
+    # The user's session is in the Cluster, on the primary of its slot, and not in the
+    # suite's own Redis.
+    mine = f"{redis_prefix}sess:{{u:{user_id}}}:*"
+    found_on = {}
+    for port in ports:
+        node = redis.Redis(port=port, socket_timeout=2)
+        try:
+            if node.info("replication")["role"] == "master":
+                found_on[port] = len(list(node.scan_iter(mine)))
+        finally:
+            node.close()
+    assert len(found_on) == 3 and sum(found_on.values()) >= 1, found_on
+    assert list(sync_redis.scan_iter(mine)) == []
+    _report(capsys, [f"  user {user_id}'s session keys per Cluster primary: {found_on}"])
 
 
 # --- the hosts themselves ---------------------------------------------------------------
