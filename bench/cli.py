@@ -2,7 +2,8 @@
 
 Order: hello world and app started side by side (same processes, same logging);
 users signed up; 1. session-layer cost (alternated) and the high-connection run;
-4. memory; 2. round trips; 3. login storm, then the contrast server with
+4. memory; 2. round trips; 6. the session store on a private Redis Cluster, side by
+side with the single server; 3. login storm, then the contrast server with
 ``--bcrypt_on_event_loop``; 4. memory again; 5. through nginx. Whatever happens, every
 server is stopped (SIGTERM to its parent), checked gone, and the Redis database and
 MariaDB database of the benchmark are emptied.
@@ -23,7 +24,7 @@ from types import FrameType
 import psutil
 import redis
 
-from bench import memory, report, roundtrips, session_cost, storm, via_nginx, wrk
+from bench import memory, on_cluster, report, roundtrips, session_cost, storm, via_nginx, wrk
 from bench.context import Context
 from bench.machine import describe
 from bench.mysql_status import MysqlStatus
@@ -92,6 +93,10 @@ def run_phases(ctx: Context, res: report.Results) -> None:
     if o.runs("roundtrips"):
         _phase("2. round trips per route")
         res.roundtrips = roundtrips.run(ctx, app)
+
+    if o.runs("cluster"):
+        _phase("6. the session store on a Redis Cluster")
+        res.cluster = on_cluster.run(ctx, hello, app)
 
     if o.runs("storm"):
         _phase("3. login storm")

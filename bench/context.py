@@ -159,13 +159,14 @@ class Context:
         """Options given to the app and the hello world alike."""
         return ("--reuse_port",) if self.opts.reuse_port else ()
 
-    def start_app(self, *extra: str, name: str = "app") -> Server:
+    def start_app(self, *extra: str, name: str = "app", redis_url: str = "") -> Server:
+        """The app, on ``redis_url`` (default: the benchmark's Redis database)."""
         o = self.opts
         return self.started(
             procs.start_app(
                 self.log_dir,
                 processes=o.processes,
-                redis_url=o.redis_url,
+                redis_url=redis_url or o.redis_url,
                 mysql_url=o.mysql_url,
                 cookie_secret=COOKIE_SECRET,
                 bcrypt_rounds=o.bcrypt_rounds,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-PHASES = ("session", "roundtrips", "storm", "nginx")
+PHASES = ("session", "roundtrips", "cluster", "storm", "nginx")
 
 
 @dataclass(frozen=True)

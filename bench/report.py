@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.context import Summary
 from bench.login_storm import StormStats
 from bench.memory import RSS_TARGET_MB, MemorySnapshot
+from bench.on_cluster import WITHIN, OnCluster
 from bench.options import Options
 from bench.roundtrips import RoundTrips, mix_text
 from bench.session_cost import HOME_TARGET, WHOAMI_TARGET, SessionCost
@@ -41,6 +42,7 @@ class Results:
     storm: Storm | None = None
     memory: list[MemorySnapshot] = field(default_factory=list)
     nginx: ViaNginx | None = None
+    cluster: OnCluster | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -399,6 +401,63 @@ def _nginx(res: Results, n: ViaNginx) -> list[str]:
     ]
 
 
+def _cluster(res: Results, c: OnCluster) -> list[str]:
+    o = res.opts
+    pairs = ((c.cluster_whoami, c.whoami), (c.cluster_home, c.home))
+    rows = []
+    for summary in (c.hello, c.whoami, c.home, c.cluster_whoami, c.cluster_home):
+        single = next((s for cl, s in pairs if cl is summary), None)
+        relative = c.relative(summary, single) if single else None
+        rows.append(
+            [
+                summary.label,
+                _f(summary.rps, 0),
+                _f(c.ratio(summary)),
+                "-" if relative is None else _f(relative),
+                "-" if relative is None else f"≥ {WITHIN} {met(relative >= WITHIN)}",
+                _f(summary.p50_ms),
+                _f(summary.p99_ms),
+                _f(summary.server_us, 0),
+                _f(summary.wrk_us, 0),
+                _f(summary.other_cpu_pct, 0),
+                summary.errors,
+            ]
+        )
+    return [
+        f"### 6. The session store on a Redis Cluster ({o.connections} connections, median "
+        f"of {o.rounds} x {o.duration:g} s)",
+        "",
+        table(
+            [
+                "System",
+                "req/s",
+                "ratio",
+                "Cluster / single",
+                "target",
+                "p50 ms",
+                "p99 ms",
+                "server CPU µs/req",
+                "wrk CPU µs/req",
+                "other CPU %",
+                "errors",
+            ],
+            rows,
+        ),
+        "",
+        "Per round, req/s (how the worker processes shared the CPU, %): "
+        + _rounds((c.hello, c.whoami, c.home, c.cluster_whoami, c.cluster_home))
+        + ".",
+        "",
+        f"The Cluster: {c.nodes} private `redis-server` nodes (3 primaries, 3 replicas) on "
+        "loopback ports, started by `scripts/redis_topology.py`; its app is started as the "
+        "first but for `--redis_url=redis+cluster://...` and signs up users of its own. "
+        "The five systems alternate in the same rounds; ratios are medians of each "
+        "round's rate over the hello world's, and Cluster / single is the Cluster's ratio "
+        "over the single server's. Redis CPU and round trips are not counted on the "
+        "Cluster's nodes, so they are left out here.",
+    ]
+
+
 DISTURBED_PCT = 20.0
 
 
@@ -414,6 +473,9 @@ def _disturbed(res: Results) -> list[str]:
         ]
     if res.nginx:
         summaries += [res.nginx.hello_direct, res.nginx.hello, res.nginx.whoami, res.nginx.home]
+    if res.cluster:
+        c = res.cluster
+        summaries += [c.hello, c.whoami, c.home, c.cluster_whoami, c.cluster_home]
     for s in summaries:
         runs += [(f"{s.label}, round {i + 1}", m.other_cpu_pct) for i, m in enumerate(s.runs)]
     if res.storm:
@@ -469,6 +531,8 @@ def generated(res: Results) -> str:
         lines += [*_nginx(res, res.nginx), ""]
     elif o.skip_nginx:
         lines += ["### 5. Through nginx", "", "Skipped (`--skip-nginx`).", ""]
+    if res.cluster:
+        lines += [*_cluster(res, res.cluster), ""]
     lines += ["### Machine", "", table(["", ""], res.machine, numeric=False), ""]
     notes = [*res.notes, *_disturbed(res)]
     if notes:
