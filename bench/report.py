@@ -453,8 +453,9 @@ def _cluster(res: Results, c: OnCluster) -> list[str]:
         "first but for `--redis_url=redis+cluster://...` and signs up users of its own. "
         "The five systems alternate in the same rounds; ratios are medians of each "
         "round's rate over the hello world's, and Cluster / single is the Cluster's ratio "
-        "over the single server's. Redis CPU and round trips are not counted on the "
-        "Cluster's nodes, so they are left out here.",
+        "over the single server's. Redis CPU and round trips are read from the single "
+        "server only, so they are left out here; the Cluster nodes' CPU counts in other "
+        "CPU.",
     ]
 
 
