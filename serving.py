@@ -12,7 +12,9 @@ The graceful stop: SIGTERM or SIGINT to the parent closes its copies of the list
 sockets and passes SIGTERM to each worker; each worker closes its own copies at once
 (so, with every copy closed, new connections are refused rather than queued where no
 one will accept them), lets the requests in flight finish (at most ``DRAIN_SECONDS``),
-closes the remaining connections and returns.
+closes the remaining connections and returns. A worker notes a stop signal from the
+moment it is forked (:func:`catch_stop_early`): one that comes while it is still
+starting up stops it, with the same logged drain, as soon as it serves.
 
 Every worker also keeps the formatted ``Date`` header for the current second
 (:func:`cache_http_date`): Tornado formats it afresh for every response, a measurable
@@ -159,9 +161,12 @@ def run(
             config.processes,
             on_stop=lambda: close_sockets(sockets),
             on_worker_exit=on_worker_exit,
+            on_worker_start=catch_stop_early,
         )
         if supervisor.run() is None:
             return supervisor.exit_status  # the parent, after every worker has exited
+    else:
+        catch_stop_early()
     if per_worker:
         sockets = bind(config, reuse_port=True)
     asyncio.run(worker_main(sockets))
@@ -237,8 +242,26 @@ def cache_http_date() -> None:
         httputil.format_timestamp = _HttpDateOfTheSecond(httputil.format_timestamp)  # type: ignore[assignment]
 
 
+_stop_requested = False
+
+
+def _note_stop(_signum: int, _frame: object) -> None:
+    global _stop_requested
+    _stop_requested = True
+
+
+def catch_stop_early() -> None:
+    """From now on a SIGTERM or SIGINT is noted, not fatal: the worker is starting up
+    (resources, application) and :func:`serve_http` stops at once if one came."""
+    global _stop_requested
+    _stop_requested = False
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _note_stop)
+
+
 async def _stop_signal() -> None:
-    """Wait for SIGTERM or SIGINT; from then on ignore both while the worker drains.
+    """Wait for SIGTERM or SIGINT (or return at once if one came during start-up);
+    from then on ignore both while the worker drains.
 
     Ctrl-C reaches the whole process group and the supervisor forwards SIGTERM too, so
     a worker gets two: the second must not kill the drain.
@@ -247,6 +270,8 @@ async def _stop_signal() -> None:
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
+    if _stop_requested:
+        stop.set()
     await stop.wait()
     for sig in STOP_SIGNALS:
         loop.remove_signal_handler(sig)

@@ -13,7 +13,9 @@ workers' PIDs and nothing else:
   each to finish its drain and returns;
 * the signals are blocked around each fork, so a stop signal can never miss a worker
   that was just forked; every worker asks the kernel for SIGTERM should the parent die
-  without warning (``PR_SET_PDEATHSIG``), so no worker outlives its supervisor.
+  without warning (``PR_SET_PDEATHSIG``), so no worker outlives its supervisor;
+  ``on_worker_start()`` runs in each new worker while they are still blocked (the
+  serving core installs the worker's own stop handling there).
 
 The parent stays in the terminal's foreground process group, so Ctrl-C reaches the
 workers too; each worker ignores the second stop signal while it drains.
@@ -48,10 +50,12 @@ class Supervisor:
         *,
         on_stop: Callable[[], None] | None = None,
         on_worker_exit: Callable[[int], None] | None = None,
+        on_worker_start: Callable[[], None] | None = None,
     ) -> None:
         self.count = count or os.cpu_count() or 1
         self.on_stop = on_stop
         self.on_worker_exit = on_worker_exit
+        self.on_worker_start = on_worker_start
         self.workers: dict[int, int] = {}  # pid -> task id
         self.stopping = False
         self._restarts: list[float] = []
@@ -98,6 +102,8 @@ class Supervisor:
             if pid == 0:
                 for sig in STOP_SIGNALS:
                     signal.signal(sig, signal.SIG_DFL)
+                if self.on_worker_start is not None:
+                    self.on_worker_start()  # still blocked: no stop signal can come first
                 _die_with_parent()
                 if os.getppid() != parent:
                     os._exit(0)  # the parent is already gone

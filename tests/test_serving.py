@@ -168,3 +168,50 @@ def test_the_supervisor_restarts_a_dead_worker_and_reports_every_exit(tmp_path: 
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert sorted(record.read_text().split()) == sorted(map(str, {victim} | second))
+
+
+SLOW_START = textwrap.dedent(
+    """
+    import asyncio, logging, sys, time
+    sys.path.insert(0, {root!r})
+    import serving
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    config = serving.ServingConfig(port=0, processes=2)
+
+    async def worker(sockets):
+        with open({started!r}, "a") as out:
+            out.write("started\\n")
+        time.sleep(2)  # a slow start-up (resources, application): the signal comes now
+        await serving.serve_http(object(), sockets, config, name="slow")
+        logging.getLogger("app").info("worker slow stopped")
+
+    sys.exit(serving.run(config, worker))
+    """
+)
+
+
+def test_a_ctrl_c_while_the_workers_start_up_still_stops_each_cleanly(tmp_path: Path):
+    # Ctrl-C can come at any moment, also before a worker serves: each worker must still
+    # drain, log its stop and exit 0, not die silently by the signal's default action.
+    started = tmp_path / "started"
+    script = tmp_path / "slow_start.py"
+    script.write_text(SLOW_START.format(root=str(REPO_ROOT), started=str(started)))
+    log = tmp_path / "log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(script)], start_new_session=True, stderr=out, stdout=out
+        )
+    try:
+        wait_for(lambda: started.exists() and len(started.read_text().split()) == 2)
+        workers = worker_pids(proc.pid)
+        assert len(workers) == 2
+        os.killpg(proc.pid, signal.SIGINT)  # while both sleep in their start-up
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = log.read_text()
+    assert "Traceback" not in text and "restarting" not in text, text
+    assert text.count("worker slow stopping") == 2 and text.count("worker slow stopped") == 2, text
