@@ -109,7 +109,16 @@ def test_counts_add_up_across_workers_and_survive_a_restart(spawn_server, tmp_pa
         processes=2, args=["--log_format=logfmt"], env={"PROMETHEUS_MULTIPROC_DIR": str(directory)}
     )
     Client(again.url).get("/whoami")
-    found = wait_for(lambda: (f := scrape(again.url)) and whoami_total(f) >= 1 and f)
+    # Each worker writes its gauges once started: wait for both, then nothing else may show.
+    found = wait_for(
+        lambda: (
+            (f := scrape(again.url))
+            and whoami_total(f) >= 1
+            and len(pids := worker_pids(again.pid)) == 2
+            and gauge_pids(f, "app_process_open_fds") >= pids
+            and f
+        )
+    )
     assert whoami_total(found) == 1
     assert gauge_pids(found, "app_process_open_fds") == worker_pids(again.pid)
     lines = again.log().splitlines()
