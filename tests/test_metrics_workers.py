@@ -46,7 +46,9 @@ def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 
 def whoami_total(found) -> float:
     return sum(
-        v for labels, v in found["app_http_requests_total"] if labels["handler"] == "/whoami"
+        v
+        for labels, v in found.get("app_http_requests_total", [])
+        if labels["handler"] == "/whoami"
     )
 
 
