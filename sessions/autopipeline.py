@@ -92,10 +92,13 @@ class _Protocol(asyncio.Protocol):
         self.fd = -1
         self.poller: select.poll | None = None
         self.plain = False
+        # Resolved by ``connection_lost``: the transport has closed its socket.
+        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Any loop's stream transport (asyncio's, uvloop's) has write() and abort().
         self.transport = cast(asyncio.Transport, transport)
+        self.owner._sockets.add(self)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             self.fd = sock.fileno()
@@ -165,6 +168,9 @@ class _Protocol(asyncio.Protocol):
                 future.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.owner._sockets.discard(self)
+        if not self.gone.done():
+            self.gone.set_result(None)
         self.fail(RedisConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
 
     def fail(self, error: Exception) -> None:
@@ -212,6 +218,9 @@ class AutoPipeline:
         self._on_disconnect = on_disconnect
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
+        # Every connection whose socket is open: the current one, one being set up, and
+        # failed ones whose transport closes its socket a loop pass or more later.
+        self._sockets: set[_Protocol] = set()
 
     # ----- connection ------------------------------------------------------------
     def _lost(self, protocol: _Protocol) -> None:
@@ -413,6 +422,9 @@ class AutoPipeline:
         connecting, self._connecting = self._connecting, None
         if connecting is not None:
             connecting.cancel()  # a connection set up now would never be closed
+            await asyncio.wait([connecting])  # its socket, if any, is now being closed
+            if not connecting.cancelled():
+                connecting.exception()  # retrieved: its error was its caller's
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
             if protocol.pending:  # commands in flight fail now rather than wait forever
@@ -420,9 +432,15 @@ class AutoPipeline:
             else:
                 protocol.closed = True
                 protocol.transport.close()
-            # The socket is closed by a callback of the next loop pass: let it run, or a
-            # loop closed right after this would leave the socket open.
-            await asyncio.sleep(0)
+        for other in list(self._sockets):  # not closed yet: nothing may use it any more
+            if other.transport is not None and not other.transport.is_closing():
+                other.closed = True
+                other.transport.abort()
+        # A transport closes its socket in a callback of a later loop pass (after a
+        # failure's abort() too): wait for it, or a loop closed right after this would
+        # leave the socket open.
+        if self._sockets:
+            await asyncio.wait([other.gone for other in self._sockets], timeout=self._timeout)
 
 
 def _ssl_context(params: dict[str, Any]) -> ssl.SSLContext:

@@ -109,6 +109,49 @@ async def test_silent_peer_times_out_within_the_bound():
         listener.close()
 
 
+def _peer_sees_close(conn: socket.socket) -> bool:
+    """Whether the other end closed ``conn``, waiting (and blocking the loop) 1 s at most:
+    a socket the pipeline left for a later loop pass stays open meanwhile."""
+    conn.settimeout(1)
+    try:
+        while conn.recv(65536):
+            pass  # the commands it sent
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        return False
+    return True
+
+
+@pytest.mark.gen_test
+async def test_close_right_after_a_failure_or_during_setup_closes_the_socket():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # accepts connections, never answers
+    port = listener.getsockname()[1]
+    try:
+        # A timed-out connection is dropped; close() right after closes its socket.
+        pipe = AutoPipeline(f"redis://127.0.0.1:{port}/0", timeout=0.2)
+        with pytest.raises(RedisTimeoutError):
+            await pipe.execute("PING")
+        await pipe.close()
+        conn, _ = listener.accept()
+        with conn:
+            assert _peer_sees_close(conn)
+        # A connection still being set up (HELLO unanswered) when close() is called.
+        pipe = AutoPipeline(f"redis://127.0.0.1:{port}/0", timeout=5)
+        command = asyncio.ensure_future(pipe.execute("PING"))
+        await asyncio.sleep(0.1)
+        await pipe.close()
+        conn, _ = listener.accept()
+        with conn:
+            assert _peer_sees_close(conn)
+        (result,) = await asyncio.gather(command, return_exceptions=True)
+        assert isinstance(result, asyncio.CancelledError | RedisConnectionError)
+    finally:
+        listener.close()
+
+
 @pytest.mark.gen_test
 async def test_a_cancelled_caller_does_not_shift_later_replies(redis_url):
     pipe = AutoPipeline(redis_url)
