@@ -5,7 +5,8 @@ Run it with ``make loadtest`` (headless) or ``make loadtest-ui`` (Locust's web U
 
 Each virtual user has its own cookie jar. It registers once, which signs it in, and
 then repeats sessions: ``GET /`` and ``POST /login`` (after the first), a random number
-of actions (``GET /home``, ``POST /addStatus``, ``GET /fetchStatus``, ``GET /whoami``),
+of actions (``GET /home``, ``POST /addStatus``, ``GET /fetchStatus``, ``GET /whoami``;
+the first session does each of them once, so even a short run exercises every route),
 then a last fetch and ``/home``, ``POST /logout``, and ``GET /home`` replaying the old
 session cookie, which must be refused. Every ``--new-connection-every`` requests it
 asks the server to close the connection, so its next request arrives on a new one: a
@@ -129,14 +130,22 @@ class SessionUser(FastHttpUser):
         if not self.ledger.signed_in and not self.sign_in():
             gevent.sleep(1.0)  # the server refused or failed: back off, try again
             return
+        actions = (self.home, self.post_status, self.fetch, self.whoami)
         low = max(1, self.options.actions // 2)
-        for _ in range(random.randint(low, max(low, self.options.actions * 3 // 2))):
-            if self.stopping() or not self.ledger.signed_in:
+        count = random.randint(low, max(low, self.options.actions * 3 // 2))
+        plan = random.choices(actions, (4, 3, 2, 2), k=count)
+        covering = 0
+        if self.ledger.session == 1:
+            # The user's first session does every action once, in a random order, before
+            # the random ones, and finishes them even when the run is stopping (within
+            # --stop-timeout): however short the run, every route is exercised.
+            covering = len(actions)
+            plan = random.sample(actions, covering) + plan[covering:]
+        for done, action in enumerate(plan):
+            if not self.ledger.signed_in or (done >= covering and self.stopping()):
                 break
             self.think()
-            random.choices((self.home, self.post_status, self.fetch, self.whoami), (4, 3, 2, 2))[
-                0
-            ]()
+            action()
         self.wrap_up()
 
     # -- plumbing ----------------------------------------------------------------------
@@ -355,6 +364,9 @@ def _worker_state(final: bool) -> dict[str, Any]:
 def _on_worker_state(environment: Environment, msg: Any, **_: object) -> None:
     """On the master: a worker's latest matrix and checks; the totals are rebuilt."""
     global MATRIX, VIOLATIONS
+    known = _worker_states.get(msg.node_id)
+    if known is not None and known["final"] and not msg.data["final"]:
+        return  # a periodic report overtaken by the last one: the last one is complete
     _worker_states[msg.node_id] = msg.data
     MATRIX = SharingMatrix.merged(state["matrix"] for state in _worker_states.values())
     VIOLATIONS = ViolationLog.merged(state["violations"] for state in _worker_states.values())
@@ -363,8 +375,13 @@ def _on_worker_state(environment: Environment, msg: Any, **_: object) -> None:
 def _send_states(environment: Environment) -> None:
     """On a worker: the matrix and checks to the master, every few seconds."""
     runner = environment.runner
-    while runner is not None and runner.state not in (STATE_STOPPING, STATE_STOPPED, STATE_CLEANUP):
+    stopped = (STATE_STOPPING, STATE_STOPPED, STATE_CLEANUP)
+    while runner is not None and runner.state not in stopped:
         gevent.sleep(STATE_EVERY)
+        # The run may have stopped during the sleep and the final report gone out
+        # (test_stop): a report sent now would replace it on the master.
+        if runner.state in stopped:
+            break
         runner.send_message(STATE_MESSAGE, _worker_state(final=False))
 
 
