@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Run the whole stack locally, in the foreground: server.py (forked processes, --xheaders)
+# Run the whole stack locally, in the foreground: server.py (forked processes, --xheaders,
+# --reuse_port: nginx keeps its upstream connections alive, and one socket per worker is
+# what spreads them over every worker)
 # behind nginx, on one host or on several app hosts, with Redis as one server, a Redis
 # Cluster or a Sentinel group. Ctrl-C or SIGTERM stops everything it started, by PID.
 #
@@ -335,7 +337,7 @@ start_app() {
         prefix=("${HOSTS_PY[@]}" exec --run "$RUN" --host "${APP_CMDS[$i]}" --)
     fi
     "${prefix[@]}" "$PY" server.py "--port=${addr##*:}" "--address=${addr%:*}" \
-        "--processes=$PROCESSES" --xheaders "${SERVER_ARGS[@]}" </dev/null &
+        "--processes=$PROCESSES" --xheaders --reuse_port "${SERVER_ARGS[@]}" </dev/null &
     APP_PIDS[i]=$!
 }
 wait_app() {
@@ -370,7 +372,7 @@ if ((HOSTS > 1)); then
         say "  NO NETWORK NAMESPACES: the $HOSTS app hosts are loopback addresses of this machine"
     fi
     for i in "${!APP_ADDRS[@]}"; do
-        say "  -> host ${HOST_DESC[$i]}, server.py pid ${APP_PIDS[$i]} ($desc, --xheaders)"
+        say "  -> host ${HOST_DESC[$i]}, server.py pid ${APP_PIDS[$i]} ($desc, --xheaders --reuse_port)"
     done
     if [[ -n "$RELAY_PID" ]]; then
         relayed="$(printf '%s\n' "${url_ports[@]}" "${STORE_PORTS[@]}" | sort -nu | xargs)"
@@ -378,7 +380,7 @@ if ((HOSTS > 1)); then
     fi
     say "Redis: $REDIS_URL. Ctrl-C stops everything."
 else
-    say "  -> server.py on 127.0.0.1, port(s) ${APP_ADDRS[*]##*:}, --xheaders, $desc each (pids ${APP_PIDS[*]})"
+    say "  -> server.py on 127.0.0.1, port(s) ${APP_ADDRS[*]##*:}, --xheaders --reuse_port, $desc each (pids ${APP_PIDS[*]})"
     [[ -n "$TOPOLOGY_DIR" ]] && say "Redis: $REDIS_URL"
     say "Ctrl-C stops both."
 fi

@@ -211,7 +211,9 @@ def _check_sharing(stack: Stack, capsys: pytest.CaptureFixture[str], title: str)
     everyone = {(h.name, pid) for h in stack.hosts for pid in h.workers}
     matrix: Counter[tuple[str, int]] = Counter()
     replies: list[Reply] = []
-    with ThreadPoolExecutor(max_workers=6) as pool:
+    # 24 at once: nginx then opens enough upstream connections that every worker accepts
+    # some (a kept-alive connection stays on the worker that accepted it).
+    with ThreadPoolExecutor(max_workers=24) as pool:
         for _ in range(10):  # 24 requests a round; more rounds only until all were seen
             batch = list(pool.map(lambda _: user.get("/whoami"), range(24)))
             replies += batch
