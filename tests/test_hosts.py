@@ -45,6 +45,9 @@ from tests.support.procs import alive, worker_pids
 from tests.support.server_process import REPO_ROOT, free_port
 
 STACK = REPO_ROOT / "scripts" / "stack.sh"
+#: Seconds after a killed host's last process is gone in which the kernel may still
+#: accept a connection for it (see the host-stopped test).
+TEARDOWN_SLACK = 0.02
 HOST_LINE = re.compile(
     r"-> host (?P<name>[\w-]+): (?P<addr>[\d.]+):(?P<port>\d+) "
     r"(?:in network namespace (?P<netns>\S+),|on this machine's loopback,) "
@@ -556,11 +559,14 @@ def test_a_host_stopped_mid_load_fails_only_its_requests_in_flight(
     # was gone and ended after it was told to stop; nginx's log puts each on that host.
     # A GET caught that way is re-sent to the other host; a POST is not (it may have
     # been applied), and POSTs never use a kept-alive connection that may be stale.
+    # The kernel finishes tearing down a killed host's sockets a little after its last
+    # process is reaped (a POST started 3.6 ms after that was still accepted, then reset):
+    # TEARDOWN_SLACK covers that window and nothing more.
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
-        assert o.start <= gone and o.end >= stop, o
+        assert o.start <= gone + TEARDOWN_SLACK and o.end >= stop, o
         assert o.method == "POST" and o.status == 502, o
-    after = [o for o in outcomes if o.start > gone]
+    after = [o for o in outcomes if o.start > gone + TEARDOWN_SLACK]
     assert after and all(o.ok for o in after), [o for o in after if not o.ok]
     # New requests went to the other host only; before the stop, both served.
     assert {stack.host_of(o.pid).name for o in after if o.pid} == {survivor.name}  # type: ignore[union-attr]
