@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.http import Client
+from tests.support.procs import wait_for as wait_until
 from tests.support.procs import worker_pids
 from tests.support.server_process import free_port
 
@@ -24,13 +24,7 @@ N = 40
 
 
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
+    return wait_until(predicate, timeout, interval)
 
 
 def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:

@@ -16,21 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.support.http import Client
-from tests.support.procs import worker_pids
+from tests.support.procs import wait_for, worker_pids
 
 
 def email(tag: str) -> str:
     return f"{tag}-{secrets.token_hex(5)}@example.com"
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def test_one_login_is_used_by_both_processes(spawn_server):

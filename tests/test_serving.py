@@ -17,18 +17,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.support.procs import worker_pids
+from tests.support.procs import wait_for, worker_pids
 from tests.support.server_process import REPO_ROOT
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def read_until(sock: socket.socket, marker: bytes, timeout: float = 10.0) -> bytes:

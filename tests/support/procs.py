@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
 import psutil
+
+T = TypeVar("T")
 
 
 def worker_pids(parent: int) -> set[int]:
@@ -28,3 +34,15 @@ def established_connections_to(port: int) -> int:
         for conn in psutil.net_connections(kind="tcp4")
         if conn.raddr and conn.raddr.port == port and conn.status == psutil.CONN_ESTABLISHED
     )
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
+    """Poll ``predicate`` until it returns something truthy, and return that; fail after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
