@@ -228,7 +228,12 @@ def _check_sharing(stack: Stack, capsys: pytest.CaptureFixture[str], title: str)
     for reply in replies:
         assert reply.status == 200, reply.body
         assert reply.json()["message"]["user_id"] == user_id
-    assert set(matrix) == everyone, f"served by {dict(matrix)}; processes are {everyone}"
+    # Every host serves the session. Which workers of a host see it is nginx's choice of
+    # kept-alive upstream connections (a worker can get none in a short run), so the
+    # per-process sharing inside one server.py is proven by test_multiprocess/test_nginx.
+    assert set(matrix) <= everyone, f"served by {dict(matrix)}; processes are {everyone}"
+    assert {name for name, _ in matrix} == {h.name for h in stack.hosts}, dict(matrix)
+    assert len(matrix) > len(stack.hosts), f"served by {dict(matrix)}; processes are {everyone}"
     if all(h.netns for h in stack.hosts):  # each namespace has a hostname of its own
         for reply in replies:
             host = stack.host_of(_pid(reply))
