@@ -340,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     ctx = Context(opts, wrk.ensure_wrk(), log_dir, client, 0)
     out_dir = REPO_ROOT / a.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
     try:
         hello, app = ctx.start_hello(), ctx.start_app()
         ctx.fixture = asyncio.run(register_users("127.0.0.1", app.port, opts.users))
