@@ -13,7 +13,10 @@ exact:
   A change made by another process before our read executed arrives before our read's
   reply; one made after, after it. So no entry outlives a change it has not seen.
 * This process's own writes refresh the entry from their replies: SAVE answers with
-  the whole hash as it stands after the write, in the same atomic script. NOLOOP means
+  the counters' new values, and the entry held at that moment gets the write's delta.
+  That entry is the session as Redis had it right before the write: a change by
+  another connection since the read the entry came from was pushed, and evicted it,
+  before the write's reply (no entry held: nothing is put). NOLOOP means
   no push comes back for them (in per-key mode that holds for writes made inside
   scripts too; broadcast mode sends them back, which is why it is not used). A write
   ends Redis's tracking of the key for everyone, the writer included, so every script

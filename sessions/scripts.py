@@ -89,8 +89,10 @@ return ended
 #       ARGV: n_set, n_del, n_incr, set pairs..., del names..., incr pairs...
 # Applies a request's delta only if the session still exists, so a request that
 # finishes after logout, revocation or expiry cannot bring the session back.
-# Returns nil when the session is gone, else the whole hash as it stands after the
-# write (flat array, as HGETALL): the writer's cache takes it as the session's state.
+# Returns nil when the session is gone, else the counters' new values, in the order
+# given (the writer's cache applies the delta to the entry it holds: see
+# sessions.store). The last command reads the key: a write ends Redis's tracking of it,
+# and the read makes Redis track it again for this connection.
 SAVE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local n_set, n_del, n_incr = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -103,11 +105,13 @@ if n_del > 0 then
   redis.call('HDEL', KEYS[1], unpack(ARGV, i, i + n_del - 1))
   i = i + n_del
 end
+local counters = {}
 for j = 1, n_incr do
-  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+  counters[j] = redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
   i = i + 2
 end
-return redis.call('HGETALL', KEYS[1])
+redis.call('EXISTS', KEYS[1])  -- read after the write: tracked again
+return counters
 """
 
 # LIST  KEYS: user index

@@ -19,7 +19,7 @@ from __future__ import annotations
 import builtins
 import copy
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from sessions.ids import Locator
@@ -60,6 +60,30 @@ class Snapshot:
             self.seen_ms: int | None = int(meta[F_SEEN])
         except (KeyError, ValueError):
             self.created_ms = self.seen_ms = None
+
+    def with_changes(
+        self,
+        sets: Mapping[str, str],
+        deletes: Iterable[str],
+        counters: Mapping[str, int],
+    ) -> Snapshot:
+        """A new snapshot: this one after a write of ``sets`` (JSON text), ``deletes``
+        and ``counters`` (their new values, as Redis answered them)."""
+        data = dict(self.data)
+        for name, raw in sets.items():
+            try:
+                data[name] = json.loads(raw)
+            except ValueError:
+                data.pop(name, None)
+        for name in deletes:
+            data.pop(name, None)
+        data.update(counters)
+        changed = Snapshot.__new__(Snapshot)
+        changed.meta = self.meta
+        changed.data = data
+        changed.created_ms = self.created_ms
+        changed.seen_ms = self.seen_ms
+        return changed
 
 
 EMPTY = Snapshot({})

@@ -30,8 +30,8 @@ Redis Cluster each runs on one node):
   also HSET @s, PEXPIRE, the index's ZADD/ZREMRANGEBYSCORE/ZRANGE/PEXPIRE and EXISTS;
   DEL + ZREM when timed out)
 * write a change:     EVALSHA SAVE (EXISTS, then HSET / HDEL / HINCRBY of the changed
-  fields only, then HGETALL; nothing if the session was deleted meanwhile: no
-  resurrection)
+  fields only, then EXISTS again; nothing if the session was deleted meanwhile: no
+  resurrection); it answers the counters' new values
 * store a new one:    EVALSHA CREATE (HSET, PEXPIRE; index ZADD/ZREMRANGEBYSCORE/
   ZRANGE/PEXPIRE; over ``max_per_user``, ZCARD, then DEL + ZREM of the sessions
   due to expire first; EXISTS), then FENCE when sessions were ended
@@ -55,8 +55,8 @@ Cache: with a :class:`sessions.cache.SessionCache` (the default of ``from_url``)
 connection also sends, once when it connects, ``HELLO 3`` and ``CLIENT TRACKING ON
 NOLOOP``; a read whose session is cached, within its timeouts and not due for a
 ``last_seen`` refresh, then sends nothing at all. Writes always go to Redis, and their
-replies (SAVE's is the whole hash after the write) keep the entry current, so a request
-that reads and changes its session costs one round trip.
+replies keep the entry current (SAVE's counters, applied with the delta to the entry
+held), so a request that reads and changes its session costs one round trip.
 """
 
 from __future__ import annotations
@@ -317,17 +317,23 @@ class RedisSessionStore:
                 return
             if reply is None:
                 cache.drop(key)
-            else:  # the whole hash after this write, and Redis tracks the key again
-                cache.put(key, Snapshot(_pairs(reply)))
+                return
+            # The entry held now is the session as Redis had it right before this
+            # write: any change by another connection since the read it came from has
+            # been pushed, and evicted it, before this reply. None: the next read loads.
+            held = cache.get(key)
+            if held is not None:
+                cache.put(
+                    key, held.with_changes(sets, deletes, dict(zip(incrs, reply, strict=True)))
+                )
 
-        result = await self._run(SAVE, [key], args, refresh)
-        if result is None or result is False:
+        counters = await self._run(SAVE, [key], args, refresh)
+        if counters is None:
             session.ended = True
             loc = session.locator
             self.events.ended("ended_elsewhere", sid_digest(loc.sid), loc.user_id)
             return False
-        stored = _pairs(result)
-        session.mark_written({name: int(stored[name]) for name in incrs})
+        session.mark_written(dict(zip(incrs, counters, strict=True)))
         return True
 
     async def create(

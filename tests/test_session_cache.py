@@ -190,6 +190,33 @@ async def test_a_write_by_another_process_right_after_ours_is_seen(pair, stored)
 
 
 @pytest.mark.gen_test
+async def test_a_write_by_another_process_before_ours_is_kept(pair, stored):
+    """Our save's reply carries only the counters, and the entry held gets the delta:
+    a change another connection made between our read and our save (before our command
+    was sent, or while it was on its way) must not be lost from the entry."""
+    a, _b = pair
+    session = await signed_in(a, UID + 13)
+    key = a.keys.session(session.locator)
+    for n in range(1, 21):
+        loaded = await a.load(session.locator)
+        loaded.incr("views")
+        if n % 2:
+            stored.hset(key, "note", f'"b{n}"')  # after our read, before our save
+            stored.hdel(key, "gone")
+            assert await a.save(loaded)
+        else:
+            saving = asyncio.ensure_future(a.save(loaded))
+            await asyncio.sleep(0)  # queued on the connection, not yet written
+            stored.hset(key, "note", f'"b{n}"')
+            stored.hdel(key, "gone")
+            assert await saving
+        again = await a.load(session.locator)
+        assert (again["views"], again["note"]) == (n, f"b{n}")
+        assert "gone" not in again
+        stored.hset(key, "gone", "1")
+
+
+@pytest.mark.gen_test
 async def test_a_change_then_a_read_costs_one_round_trip(pair):
     """``/home``'s pattern: read (from the cache), change, save; the next read is a hit."""
     a, _b = pair

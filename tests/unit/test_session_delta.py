@@ -118,3 +118,19 @@ def test_a_view_shares_the_snapshot_until_a_change_and_never_changes_it() -> Non
     assert snapshot.data == {"views": 3, "tags": ["a"]}
     assert (first["views"], "tags" in first, "name" in second) == (4, False, False)
     assert Session.view(LOC, snapshot)["tags"] == ["a"]
+
+
+def test_a_snapshot_with_a_write_applied_is_a_new_one_and_the_old_is_unchanged() -> None:
+    fields = {"@c": "1000", "@s": "2000", "a": "1", "b": '"x"', "views": "4", "list": "[1]"}
+    before = Snapshot(fields)
+    after = before.with_changes({"a": '{"k":[2]}', "new": '"é"'}, {"b", "absent"}, {"views": 5})
+    assert after is not before
+    assert after.data == {"a": {"k": [2]}, "new": "é", "views": 5, "list": [1]}
+    assert (after.meta, after.created_ms, after.seen_ms) == (before.meta, 1000, 2000)
+    assert before.data == {"a": 1, "b": "x", "views": 4, "list": [1]}
+    written = {**fields, "a": '{"k":[2]}', "new": '"é"', "views": "5"}
+    del written["b"]
+    assert after.data == Snapshot(written).data  # as decoded from the hash Redis now has
+    session = Session.view(LOC, after)
+    session["list"].append(2)  # a request's change of a container stays its own
+    assert after.data["list"] == [1]
