@@ -34,11 +34,28 @@ def _quality(accept: str, mime: str) -> float:
     return best[1]
 
 
+#: Accept values longer than this are decided afresh each time, never kept.
+KEPT_ACCEPT_LENGTH = 256
+
+
 def prefers_json(accept: str | None) -> bool:
-    """True only when ``application/json`` is strictly preferred to ``text/html``."""
+    """True only when ``application/json`` is strictly preferred to ``text/html``.
+
+    A client sends the same ``Accept`` on every request, and clients send few distinct
+    values, so the answers for short values are kept (a bounded table).
+    """
     if not accept:
         return False
+    if len(accept) > KEPT_ACCEPT_LENGTH:
+        return _decide(accept)
+    return _decide_kept(accept)
+
+
+def _decide(accept: str) -> bool:
     return _quality(accept, "application/json") > _quality(accept, "text/html")
+
+
+_decide_kept = functools.lru_cache(maxsize=512)(_decide)
 
 
 class Negotiation(tornado.web.RequestHandler):

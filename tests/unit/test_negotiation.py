@@ -50,3 +50,15 @@ def test_the_most_specific_range_gives_the_quality() -> None:
     # application/json is named itself at 0.1, so application/* at 1 does not apply to it
     assert not prefers_json("application/*, application/json;q=0.1, text/html;q=0.5")
     assert prefers_json("*/*;q=0.1, application/json;q=0.2")
+
+
+def test_long_accept_values_are_decided_but_not_kept() -> None:
+    from handlers import negotiation
+
+    long_json = "application/json, " + "x/y;q=0.1, " * 30
+    long_html = "text/html, application/json;q=0.5, " + "x/y;q=0.1, " * 30
+    assert len(long_json) > negotiation.KEPT_ACCEPT_LENGTH
+    kept = negotiation._decide_kept.cache_info().currsize
+    assert prefers_json(long_json) and not prefers_json(long_html)
+    assert prefers_json("application/json") and prefers_json("application/json")
+    assert negotiation._decide_kept.cache_info().currsize <= kept + 1
