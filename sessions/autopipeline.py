@@ -413,7 +413,13 @@ class AutoPipeline:
         """
         send = self.execute_asking if asking else self.execute
         try:
-            return await send("EVALSHA", script.sha, len(keys), *keys, *args, on_reply=on_reply)
+            protocol = self._protocol
+            if asking or protocol is None or protocol.closed:
+                return await send("EVALSHA", script.sha, len(keys), *keys, *args, on_reply=on_reply)
+            # The common case without a coroutine of its own (this is every request's).
+            return await self._send(
+                protocol, ("EVALSHA", script.sha, len(keys), *keys, *args), on_reply
+            )
         except NoScriptError:
             await self.execute("SCRIPT", "LOAD", script.source)
             return await send("EVALSHA", script.sha, len(keys), *keys, *args, on_reply=on_reply)
