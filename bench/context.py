@@ -75,6 +75,8 @@ class Summary:
 
     label: str
     runs: list[Measurement]
+    #: A reference system's run after the last round (see :meth:`ratio_to`).
+    closing: list[Measurement] = field(default_factory=list)
 
     def _median(self, values: Sequence[float]) -> float:
         return statistics.median(values) if values else 0.0
@@ -104,13 +106,20 @@ class Summary:
         return self._median([m.wrk_us for m in self.runs])
 
     def ratio_to(self, reference: Summary) -> float:
-        """Median over the rounds of this system's rate over the reference's in the same
-        round (adjacent runs: slow drifts of the machine cancel out)."""
-        pairs = [
-            m.result.rps / r.result.rps
-            for m, r in zip(self.runs, reference.runs, strict=False)
-            if r.result.rps
-        ]
+        """Median over the rounds of this system's rate over the reference's around it:
+        the mean of the reference's run of the same round (before this one) and of the
+        next round (after it; the reference's closing run after the last round). Slow
+        drifts of the machine's speed, which on this shared machine move a rate by 10%
+        within seconds, then cancel out to first order."""
+        after = [*reference.runs[1:], *reference.closing]
+        pairs = []
+        for i, m in enumerate(self.runs[: len(reference.runs)]):
+            around = [reference.runs[i].result.rps]
+            if i < len(after):
+                around.append(after[i].result.rps)
+            ref = sum(around) / len(around)
+            if ref:
+                pairs.append(m.result.rps / ref)
         return self._median(pairs)
 
     @property

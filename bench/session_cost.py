@@ -48,7 +48,8 @@ def systems(
 def alternate(
     ctx: Context, plan: list[tuple[str, Server | list[Server], Load]], connections: int
 ) -> list[Summary]:
-    """Warm each system up, then run them in turn for ``rounds`` rounds."""
+    """Warm each system up, then run them in turn for ``rounds`` rounds; the first, the
+    reference, runs once more at the end."""
     o = ctx.opts
     for label, server, load in plan:
         print(f"  warm-up {label}", flush=True)
@@ -64,7 +65,14 @@ def alternate(
                 f" ms  p99 {r.p99_ms:6.2f} ms  errors {r.socket_errors + r.status_errors}",
                 flush=True,
             )
-    return [Summary(label, runs[label]) for label, _, _ in plan]
+    # The first system is the reference: once more after the last round, so that every
+    # other system's runs have a reference run on each side (``Summary.ratio_to``).
+    label, server, load = plan[0]
+    closing = ctx.measure(label, server, load, connections=connections, duration=o.duration)
+    print(f"  closing {label:<28} {closing.result.rps:9.0f} req/s", flush=True)
+    summaries = [Summary(label, runs[label]) for label, _, _ in plan]
+    summaries[0].closing.append(closing)
+    return summaries
 
 
 def run(ctx: Context, hello: Server, app: Server) -> SessionCost:
