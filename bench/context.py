@@ -111,6 +111,8 @@ class Summary:
         next round (after it; the reference's closing run after the last round). Slow
         drifts of the machine's speed, which on this shared machine move a rate by 10%
         within seconds, then cancel out to first order."""
+        if reference is self:
+            return 1.0
         after = [*reference.runs[1:], *reference.closing]
         pairs = []
         for i, m in enumerate(self.runs[: len(reference.runs)]):

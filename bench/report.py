@@ -140,7 +140,9 @@ def _session(res: Results, s: SessionCost) -> list[str]:
         + _rounds((s.hello, s.whoami, s.home))
         + ".",
         "",
-        "Ratios are medians of each round's rate over the hello world's in the same round. "
+        "Ratios are medians, over the rounds, of each run's rate over the mean of the "
+        "hello world's runs just before and just after it (the hello world runs once more "
+        "after the last round): the machine's speed drifts by up to 10% within seconds. "
         "Server CPU is the user + system time of the server's processes (from "
         "`/proc/<pid>/stat`) divided by the requests served; Redis CPU likewise for "
         "`redis-server`. Redis round trips per request under this load come from Redis's "
@@ -452,7 +454,8 @@ def _cluster(res: Results, c: OnCluster) -> list[str]:
         "loopback ports, started by `scripts/redis_topology.py`; its app is started as the "
         "first but for `--redis_url=redis+cluster://...` and signs up users of its own. "
         "The five systems alternate in the same rounds; ratios are medians of each "
-        "round's rate over the hello world's, and Cluster / single is the Cluster's ratio "
+        "run's rate over the mean of the hello world's runs around it, and Cluster / "
+        "single is the Cluster's ratio "
         "over the single server's. Redis CPU and round trips are read from the single "
         "server only, so they are left out here; the Cluster nodes' CPU counts in other "
         "CPU.",
