@@ -8,10 +8,10 @@ in the store, so the first app's sessions are not on the Cluster), as many as th
 first app's. The hello world, ``/whoami`` and ``/home`` on the single server, then
 ``/whoami`` and ``/home`` on the Cluster alternate round by round, with the same wrk
 settings (each connection keeps one user, see :mod:`bench.wrk`). Each app's ratio is
-its rate over the hello world's around it (see ``Summary.ratio_to``); the Cluster's figure is its ratio
-over the single server's (issue 12: within 10%). Redis CPU and round trips are read
-from the single server only, so they are not reported here. The Cluster and its app
-are stopped whatever happens.
+its rate over the hello world's around it (``Summary.ratio_to``); the Cluster's
+figure is its ratio over the single server's (issue 12: within 10%). Redis CPU and
+round trips are read from the single server only, so they are not reported here. The
+Cluster and its app are stopped whatever happens.
 """
 
 from __future__ import annotations
