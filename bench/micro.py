@@ -27,8 +27,16 @@ from tornado import httputil
 
 import serving
 from handlers.inputs import cookie_value
-from sessions import RedisSessionStore, Session, SessionConfig
+from sessions import RedisSessionStore, Session, SessionConfig, scripts
 from sessions.session import Snapshot
+from sessions.store import _pairs
+
+#: SAVE as it was before it answered only the counters: the whole hash after the write.
+SAVE_ANSWERING_THE_HASH = scripts.SAVE.replace(
+    "redis.call('EXISTS', KEYS[1])  -- read after the write: tracked again\nreturn counters",
+    "return redis.call('HGETALL', KEYS[1])",
+)
+assert SAVE_ANSWERING_THE_HASH != scripts.SAVE
 
 Case = tuple[str, Callable[[], object]]
 
@@ -63,6 +71,7 @@ async def session_cases(url: str, prefix: str) -> tuple[list[Case], RedisSession
     snapshot = store.cache.get(key) if store.cache is not None else None
     assert snapshot is not None
     fields = {**snapshot.meta, **{k: json.dumps(v) for k, v in snapshot.data.items()}}
+    hgetall = [part.encode() for name, value in fields.items() for part in (name, value)]
     cases: list[Case] = [
         ("AutoPipeline.read_pending(), nothing waiting", store.redis.read_pending),
         ("store.load(), cache hit", run_now(lambda: store.load(loc))),
@@ -72,8 +81,54 @@ async def session_cases(url: str, prefix: str) -> tuple[list[Case], RedisSession
             lambda: Session.view(loc, snapshot),
         ),
         ("Snapshot(fields): decoding, once per Redis reply", lambda: Snapshot(fields)),
+        (
+            "SAVE's reply into the cache: the whole hash decoded (before)",
+            lambda: Snapshot(_pairs(hgetall)),
+        ),
+        (
+            "SAVE's reply into the cache: the delta on the entry held (now)",
+            lambda: snapshot.with_changes({}, set(), {"views": 8, "served_by:host:1": 5}),
+        ),
     ]
     return cases, store
+
+
+def redis_script_us(url: str, prefix: str, calls: int) -> list[tuple[str, float]]:
+    """Redis's own CPU per SAVE (``INFO commandstats``: the EVALSHA time's growth),
+    answering the hash (before) and the counters (now), on a session-sized hash."""
+    client = redis.Redis.from_url(url)
+    key = prefix + "sess:{u:1}:script-cost"
+    fields = {
+        "@c": "1764770000000",
+        "@s": "1764770000000",
+        "@ip": "127.0.0.1",
+        "@ua": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
+        "@va": "1764770000000",
+        "user_name": '"benchuser"',
+        "views": "1",
+        "served_by:host:1": "1",
+        "served_by:host:2": "1",
+    }
+    results = []
+    try:
+        client.hset(key, mapping=fields)
+        for label, source in (
+            ("Redis CPU per SAVE answering the hash (before)", SAVE_ANSWERING_THE_HASH),
+            ("Redis CPU per SAVE answering the counters (now)", scripts.SAVE),
+        ):
+            sha = client.script_load(source)
+            args = [0, 0, 2, "views", 1, "served_by:host:1", 1]
+            before = client.info("commandstats").get("cmdstat_evalsha", {}).get("usec", 0)
+            pipe = client.pipeline(transaction=False)
+            for _ in range(calls):
+                pipe.evalsha(sha, 1, key, *args)
+            pipe.execute()
+            after = client.info("commandstats")["cmdstat_evalsha"]["usec"]
+            results.append((label, (after - before) / calls))
+    finally:
+        client.delete(key)
+        client.close()
+    return results
 
 
 def hot_path_cases() -> list[Case]:
@@ -110,7 +165,8 @@ async def measure(url: str, number: int, repeat: int) -> list[tuple[str, float]]
     prefix = f"bench-micro:{secrets.token_hex(4)}:"
     cases, store = await session_cases(url, prefix)
     try:
-        return [(name, per_call_us(fn, number, repeat)) for name, fn in cases + hot_path_cases()]
+        timed = [(name, per_call_us(fn, number, repeat)) for name, fn in cases + hot_path_cases()]
+        return timed + redis_script_us(url, prefix, number)
     finally:
         await store.close()
         client = redis.Redis.from_url(url)
