@@ -59,6 +59,7 @@ class CommandLog:
         self._commands: list[Command] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._read, name="redis-monitor", daemon=True)
+        self._ended: Exception | None = None  # why the reading thread stopped
 
     def __enter__(self) -> CommandLog:
         self._monitor.__enter__()
@@ -76,8 +77,8 @@ class CommandLog:
                 if entry is not None:
                     with self._lock:
                         self._commands.append(_command(entry))
-        except (redis.RedisError, OSError, ValueError):
-            return  # the connection was closed by __exit__ (or by Redis)
+        except (redis.RedisError, OSError, ValueError) as exc:
+            self._ended = exc  # closed by __exit__ (or by Redis), or a line not understood
 
     def mark(self, timeout: float = 30.0) -> int:
         """Send a marker; when MONITOR has shown it, return its index in the log."""
@@ -89,6 +90,8 @@ class CommandLog:
                 for i in range(len(self._commands) - 1, -1, -1):
                     if marker in self._commands[i].args:
                         return i
+            if self._ended is not None:
+                raise RuntimeError(f"MONITOR stopped reading: {self._ended!r}")
             time.sleep(0.005)
         raise TimeoutError("MONITOR did not show the marker")
 
