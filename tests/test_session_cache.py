@@ -165,53 +165,41 @@ async def test_redis_orders_invalidations_as_the_cache_needs(redis_url, redis_pr
 
 
 @pytest.mark.gen_test
-async def test_a_write_by_another_process_right_after_ours_is_seen(pair, stored):
-    """Our save keeps the entry current; a change by another connection right after it,
-    whether our reply was already read or still on its way, is never hidden by it."""
+@pytest.mark.parametrize("moment", ["before", "queued", "sent", "after"])
+async def test_a_write_by_another_process_around_ours_is_never_hidden(pair, stored, moment):
+    """Our save's reply carries only the counters, and the entry held then gets the
+    write's delta. A change by another connection at any moment around our save must
+    show in our next read: made after our read and before our save (``before``), while
+    our command waits to be written (``queued``) or is on its way (``sent``), or right
+    after our reply was handled (``after``)."""
     a, _b = pair
     session = await signed_in(a, UID + 11)
     key = a.keys.session(session.locator)
-    for n in range(1, 21):
+
+    def other_write(n):
+        stored.hset(key, "note", f'"w{n}"')
+        stored.hdel(key, "gone")
+
+    for n in range(1, 11):
         loaded = await a.load(session.locator)
         loaded.incr("views")
-        if n % 2:
+        if moment == "before":
+            other_write(n)
+            assert await a.save(loaded)
+        elif moment == "after":
             assert await a.save(loaded)
             assert a.cache.get(key) is not None  # current after our own write
-            stored.hset(key, "note", f'"w{n}"')  # right after: the loop does not run
+            other_write(n)  # right after: the loop does not run
         else:
             saving = asyncio.ensure_future(a.save(loaded))
-            for _ in range(2):  # one pass queues the save, the next writes it to Redis
+            # One pass queues the save on the connection, the next writes it to Redis.
+            for _ in range(1 if moment == "queued" else 2):
                 await asyncio.sleep(0)
             assert not saving.done()
-            stored.hset(key, "note", f'"w{n}"')
+            other_write(n)
             assert await saving
         again = await a.load(session.locator)
         assert (again["views"], again["note"]) == (n, f"w{n}")
-
-
-@pytest.mark.gen_test
-async def test_a_write_by_another_process_before_ours_is_kept(pair, stored):
-    """Our save's reply carries only the counters, and the entry held gets the delta:
-    a change another connection made between our read and our save (before our command
-    was sent, or while it was on its way) must not be lost from the entry."""
-    a, _b = pair
-    session = await signed_in(a, UID + 13)
-    key = a.keys.session(session.locator)
-    for n in range(1, 21):
-        loaded = await a.load(session.locator)
-        loaded.incr("views")
-        if n % 2:
-            stored.hset(key, "note", f'"b{n}"')  # after our read, before our save
-            stored.hdel(key, "gone")
-            assert await a.save(loaded)
-        else:
-            saving = asyncio.ensure_future(a.save(loaded))
-            await asyncio.sleep(0)  # queued on the connection, not yet written
-            stored.hset(key, "note", f'"b{n}"')
-            stored.hdel(key, "gone")
-            assert await saving
-        again = await a.load(session.locator)
-        assert (again["views"], again["note"]) == (n, f"b{n}")
         assert "gone" not in again
         stored.hset(key, "gone", "1")
 
