@@ -9,8 +9,8 @@ through the relay. Shown, with real processes:
 * one sign-in is served by every host and every worker process while staying signed in,
   and the load test's sharing matrix shows users moving between hosts;
 * the loopback fallback works and says so;
-* on a private Redis Cluster (``--redis cluster``), the same, with the session stored in
-  the Cluster through the relay;
+* on a private Redis Cluster (``--redis cluster``) and a private Sentinel group
+  (``--redis sentinel``), the same, with the session stored there through the relay;
 * a host stopped mid-load, by SIGTERM (graceful) and by SIGKILL of all its processes (a
   crash): only requests in flight on it fail, nginx sends the others to the remaining
   host, every user stays signed in and every acknowledged write is kept.
@@ -377,6 +377,43 @@ def test_hosts_share_sessions_on_a_redis_cluster(
     assert len(found_on) == 3 and sum(found_on.values()) >= 1, found_on
     assert list(sync_redis.scan_iter(mine)) == []
     _report(capsys, [f"  user {user_id}'s session keys per Cluster primary: {found_on}"])
+
+
+def test_hosts_share_sessions_on_a_sentinel_group(
+    start_stack: Callable[..., Stack],
+    capsys: pytest.CaptureFixture[str],
+    redis_prefix: str,
+    sync_redis: redis.Redis,
+) -> None:
+    """``--redis sentinel`` (``make stack REDIS=sentinel``): a private Sentinel group (one
+    primary, one replica, three sentinels), the sessions stored on the primary the
+    sentinels name and nowhere else."""
+    stack = start_stack("--redis", "sentinel")
+    found = re.search(r"Redis: (redis\+sentinel://\S+)\. Ctrl-C", stack.log())
+    assert found, stack.log()
+    sentinels, _, path = found[1].split("://")[1].partition("/")
+    service = path.split("/")[0]
+    sentinel_ports = [int(a.rpartition(":")[2]) for a in sentinels.split(",")]
+    assert len(sentinel_ports) == 3 and service, found[1]
+    user_id = _check_sharing(stack, capsys, "on a Sentinel group")
+
+    asked = redis.Redis(port=sentinel_ports[0], socket_timeout=2, decode_responses=True)
+    try:
+        host, port = asked.execute_command("SENTINEL", "get-master-addr-by-name", service)
+    finally:
+        asked.close()
+    primary = redis.Redis(host=host, port=int(port), socket_timeout=2)
+    mine = f"{redis_prefix}sess:{{u:{user_id}}}:*"
+    try:
+        assert primary.info("replication")["role"] == "master"
+        stored = list(primary.scan_iter(mine))
+    finally:
+        primary.close()
+    assert len(stored) >= 1, f"no session of user {user_id} on the primary {host}:{port}"
+    assert list(sync_redis.scan_iter(mine)) == []
+    _report(
+        capsys, [f"  user {user_id}'s session keys on the primary {host}:{port}: {len(stored)}"]
+    )
 
 
 # --- the hosts themselves ---------------------------------------------------------------
