@@ -22,6 +22,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tests.support import nginx as nginx_tools
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -244,7 +246,7 @@ def start_nginx(
     nginx: str, conf: Path, prefix: Path, port: int, log: Path, *, ready_path: str = "/healthz"
 ) -> Server:
     """nginx in the foreground (``daemon off``) with a rendered config."""
-    cmd = [nginx, "-e", "stderr", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"]
+    cmd = [*nginx_tools.command(nginx, prefix, conf), "-g", "daemon off;"]
     server = Server("nginx", port, _spawn(cmd, log), log, stop_signal=signal.SIGQUIT)
     try:
         wait_http(server.url + ready_path, server.proc, server.log, timeout=20)

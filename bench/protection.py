@@ -153,9 +153,7 @@ async def measure(base: str, mysql_url: str, rounds: int) -> list[str]:
     old_email = email()
     old_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds - 2)).decode()
     params = parse_mysql_url(mysql_url)
-    conn = pymysql.connect(host=params.host, port=params.port, user=params.user,
-                           password=params.password, database=params.database,
-                           autocommit=True)  # fmt: skip
+    conn = pymysql.connect(**params.pymysql_kwargs(), autocommit=True)
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO user_login (user_email, user_password, user_name) VALUES (%s, %s, %s)",

@@ -12,7 +12,6 @@ alternate over the rounds.
 from __future__ import annotations
 
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,7 @@ from bench.context import Context, Summary
 from bench.procs import REPO_ROOT, Server
 from bench.session_cost import alternate
 from bench.wrk import Load
-
-RENDERER = REPO_ROOT / "deploy" / "render-nginx-conf.py"
+from tests.support import nginx as nginx_tools
 
 
 @dataclass
@@ -52,28 +50,8 @@ def find_nginx() -> str:
 def start_nginx(ctx: Context, nginx: str, upstream: Server, name: str) -> Server:
     prefix = Path(tempfile.mkdtemp(prefix=f"bench-nginx-{name}-", dir=ctx.log_dir))
     port = procs.free_port()
-    conf = prefix / "nginx.conf"
-    subprocess.run(
-        [
-            sys.executable,
-            str(RENDERER),
-            "--prefix",
-            str(prefix),
-            "--output",
-            str(conf),
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--upstream",
-            f"127.0.0.1:{upstream.port}",
-            "--static-root",
-            str(REPO_ROOT / "static"),
-        ],
-        check=True,
-        cwd=REPO_ROOT,
-    )
-    subprocess.run(
-        [nginx, "-e", "stderr", "-p", str(prefix), "-c", str(conf), "-t", "-q"], check=True
-    )
+    conf = nginx_tools.render_config(prefix, listen_port=port, upstream_ports=[upstream.port])
+    subprocess.run([*nginx_tools.command(nginx, prefix, conf), "-t", "-q"], check=True)
     # The health check location proxies /healthz: the hello world answers 404 there,
     # so wait for the app-fronting instance only.
     server = procs.start_nginx(

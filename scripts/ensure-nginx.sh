@@ -14,16 +14,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PRINT=0
-case "${1:-}" in
-    "") ;;
-    --print) PRINT=1 ;;
-    -h | --help)
-        sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-        exit 0
-        ;;
-    *) die "unknown argument '$1' (try --help)" ;;
-esac
+parse_print_flag "$@"
 
 find_nginx() {
     local candidate

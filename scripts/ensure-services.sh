@@ -25,7 +25,7 @@ case "${1:-}" in
     "") ;;
     --db) DB_NAME="${2:-appdb}" ;;
     -h | --help)
-        sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        script_help
         exit 0
         ;;
     *) die "unknown argument '$1' (try --help)" ;;

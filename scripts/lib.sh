@@ -3,7 +3,8 @@
 #
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
-# Defines REPO_ROOT and the functions say, warn, die, have, is_root and apt_install.
+# Defines REPO_ROOT and the functions say, warn, die, have, is_root, install_hint,
+# apt_install, script_help and parse_print_flag.
 
 # shellcheck disable=SC2034  # used by the scripts that source this file
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,4 +57,25 @@ apt_install() {
     fi
     rm -f "$log"
     say "installed $* (apt-get)"
+}
+
+# The running script's header comment (from its second line to the first line that is
+# not a comment), without the comment marks: its --help text.
+script_help() {
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[-1]}"
+}
+
+# parse_print_flag "$@": no argument, or --print (PRINT=1: print the path found), or
+# --help (the header comment); anything else stops the script.
+parse_print_flag() {
+    PRINT=0
+    case "${1:-}" in
+        "") ;;
+        --print) PRINT=1 ;;
+        -h | --help)
+            script_help
+            exit 0
+            ;;
+        *) die "unknown argument '$1' (try --help)" ;;
+    esac
 }

@@ -54,7 +54,7 @@ REDIS_KIND="${STACK_REDIS:-single}"
 VAR="${STACK_VAR_DIR:-}"
 SERVER_ARGS=()
 
-usage() { sed -n '2,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { script_help; }
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (try --help)"; }
 while [[ $# -gt 0 ]]; do

@@ -411,18 +411,17 @@ class AutoPipeline:
 
         ``asking``: preceded by ``ASKING`` (a Redis Cluster ``ASK`` redirect).
         """
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         send = self.execute_asking if asking else self.execute
+        protocol = self._protocol
         try:
-            protocol = self._protocol
             if asking or protocol is None or protocol.closed:
-                return await send("EVALSHA", script.sha, len(keys), *keys, *args, on_reply=on_reply)
-            # The common case without a coroutine of its own (this is every request's).
-            return await self._send(
-                protocol, ("EVALSHA", script.sha, len(keys), *keys, *args), on_reply
-            )
+                return await send(*command, on_reply=on_reply)
+            # Every request's case: queued at once, without a coroutine of its own.
+            return await self._send(protocol, command, on_reply)
         except NoScriptError:
             await self.execute("SCRIPT", "LOAD", script.source)
-            return await send("EVALSHA", script.sha, len(keys), *keys, *args, on_reply=on_reply)
+            return await send(*command, on_reply=on_reply)
 
     async def close(self) -> None:
         connecting, self._connecting = self._connecting, None

@@ -21,6 +21,8 @@ cross ``fork()`` (parent and child would read each other's replies).
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
@@ -37,42 +39,37 @@ def connect(url: str, *, timeout: float = 0.5, max_connections: int = 64) -> Red
     """A client for ``url`` whose every operation fails within about ``timeout`` seconds
     (twice that when it must connect first), never retried."""
     scheme = scheme_of(url)
-    if scheme == CLUSTER_SCHEME:
+    # Every client: bounded waits, no retry (a command whose fate is unknown is not
+    # sent again), a bounded number of connections.
+    bounded: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "max_connections": max_connections,
+    }
+    if scheme in (CLUSTER_SCHEME, SENTINEL_SCHEME):
         where = parse_topology_url(url)
+        credentials: dict[str, Any] = {"username": where.username, "password": where.password}
+    if scheme == CLUSTER_SCHEME:
         return RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in where.hosts],
-            username=where.username,
-            password=where.password,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            max_connections=max_connections,
+            **credentials,
+            **bounded,
         )
     if scheme == SENTINEL_SCHEME:
-        where = parse_topology_url(url)
         sentinels = Sentinel(  # type: ignore[no-untyped-call]
             where.hosts,
             sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout},
         )
         client: aioredis.Redis = sentinels.master_for(
-            where.service,
-            db=where.db,
-            username=where.username,
-            password=where.password,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            max_connections=max_connections,
+            where.service, db=where.db, **credentials, **bounded
         )
         return client
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
-        max_connections=max_connections,
         timeout=timeout,  # wait at most this long for a free pooled connection
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
+        **bounded,
     )
     return aioredis.Redis(connection_pool=pool)
 

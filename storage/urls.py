@@ -23,8 +23,12 @@ class MySQLParams:
             "charset": "utf8mb4",
         }
         if with_database:
-            kwargs["db"] = self.database
+            kwargs["db"] = self.database  # aiomysql's name for it
         return kwargs
+
+    def pymysql_kwargs(self) -> dict[str, object]:
+        """The same for PyMySQL (tests, the benchmark), which names it ``database``."""
+        return {**self.connect_kwargs(with_database=False), "database": self.database}
 
 
 def parse_mysql_url(url: str) -> MySQLParams:

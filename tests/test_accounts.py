@@ -33,14 +33,7 @@ TOO_SHORT = "Password must be at least 8 characters."
 
 def query(mysql_url: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     params = parse_mysql_url(mysql_url)
-    conn = pymysql.connect(
-        host=params.host,
-        port=params.port,
-        user=params.user,
-        password=params.password,
-        database=params.database,
-        charset="utf8mb4",
-    )
+    conn = pymysql.connect(**params.pymysql_kwargs())
     try:
         with conn.cursor() as cur:
             cur.execute(sql, args)

@@ -295,14 +295,7 @@ async def test_add_status_of_a_deleted_account_signs_out(
     user = await signed_in(browser, unique_email)
     key = session_key(app_config, redis_prefix, browser.cookies["sid"])
     params = parse_mysql_url(mysql_url)
-    conn = pymysql.connect(
-        host=params.host,
-        port=params.port,
-        user=params.user,
-        password=params.password,
-        database=params.database,
-        autocommit=True,
-    )
+    conn = pymysql.connect(**params.pymysql_kwargs(), autocommit=True)
     try:
         with conn.cursor() as cur:
             cur.execute("DELETE FROM user_login WHERE user_id = %s", (user["user_id"],))

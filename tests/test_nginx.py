@@ -18,10 +18,8 @@ these tests fail rather than skip.
 
 from __future__ import annotations
 
-import grp
 import gzip
 import os
-import pwd
 import re
 import secrets
 import shutil
@@ -39,12 +37,12 @@ import httpx
 import pytest
 
 from tests.support import http
+from tests.support import nginx as nginx_tools
 from tests.support.http import Reply
 from tests.support.procs import established_connections_to, worker_pids
 from tests.support.server_process import REPO_ROOT, ServerProcess, free_port
 
-RENDER = REPO_ROOT / "deploy" / "render-nginx-conf.py"
-STATIC_ROOT = REPO_ROOT / "static"
+STATIC_ROOT = nginx_tools.STATIC_ROOT
 LONG_CACHE = "public, max-age=31536000, immutable"
 # A client address other than 127.0.0.1: nginx sees the client come from here, while the
 # app sees every connection come from nginx at 127.0.0.1 (all of 127/8 is loopback).
@@ -56,16 +54,10 @@ SPOOFED_IP = "203.0.113.9"
 
 
 def _nginx_binary() -> str:
-    candidates = [
-        os.environ.get("NGINX"),
-        shutil.which("nginx"),
-        "/usr/sbin/nginx",
-        "/usr/local/sbin/nginx",
-    ]
-    for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    pytest.fail("nginx is not installed: run scripts/ensure-nginx.sh (make test does)")
+    found = nginx_tools.nginx_binary()
+    if found is None:
+        pytest.fail("nginx is not installed: run scripts/ensure-nginx.sh (make test does)")
+    return found
 
 
 def _openssl_binary() -> str:
@@ -146,23 +138,7 @@ class Nginx:
 
     def stop(self) -> int:
         """Graceful stop (SIGQUIT); the whole process group is gone afterwards."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        _kill_group(self.proc.pid)
-        return self.proc.returncode
-
-
-def _kill_group(pgid: int) -> None:
-    """Kill whatever is left in process group ``pgid`` (workers of a killed master)."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
+        return nginx_tools.stop(self.proc)
 
 
 def _make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -221,47 +197,20 @@ def start_nginx(tmp_path: Path) -> Iterator[Callable[[list[int]], Nginx]]:
         prefix.mkdir()
         cert, key = _make_certificate(prefix)
         http_port, https_port = _free_ports(2)
-        conf = prefix / "nginx.conf"
-        render = [
-            sys.executable,
-            str(RENDER),
-            "--prefix",
-            str(prefix),
-            "--output",
-            str(conf),
-            "--listen",
-            f"127.0.0.1:{http_port}",
-            "--tls-listen",
-            f"127.0.0.1:{https_port}",
-            "--tls-cert",
-            str(cert),
-            "--tls-key",
-            str(key),
-            "--static-root",
-            str(STATIC_ROOT),
-            "--worker-processes",
-            "2",
-        ]
-        for port in upstream_ports:
-            render += ["--upstream", f"127.0.0.1:{port}"]
-        if os.geteuid() == 0:
-            # As scripts/stack.sh does: workers as the checkout's owner, not `nobody`, so
-            # they can read static/ and the temp dirs under tmp_path wherever these are.
-            owner = REPO_ROOT.stat()
-            user = f"{pwd.getpwuid(owner.st_uid).pw_name} {grp.getgrgid(owner.st_gid).gr_name}"
-            render += ["--user", user]
-        subprocess.run(render, check=True)
-        command = [nginx_bin, "-e", "stderr", "-p", str(prefix), "-c", str(conf)]
-        checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
+        conf = nginx_tools.render_config(
+            prefix,
+            listen_port=http_port,
+            upstream_ports=upstream_ports,
+            worker_processes=2,
+            extra=["--tls-listen", f"127.0.0.1:{https_port}", "--tls-cert", str(cert),
+                   "--tls-key", str(key)],
+        )  # fmt: skip
+        checked = subprocess.run(
+            [*nginx_tools.command(nginx_bin, prefix, conf), "-t"], capture_output=True, text=True
+        )
         assert checked.returncode == 0, checked.stderr
         log_path = prefix / "nginx.out"
-        with log_path.open("wb") as out:
-            proc = subprocess.Popen(
-                [*command, "-g", "daemon off;"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        proc = nginx_tools.start(nginx_bin, prefix, conf, log_path)
         server = Nginx(
             proc,
             prefix,
@@ -568,4 +517,4 @@ def test_stack_script_serves_through_nginx_and_stops_cleanly_on_sigterm(
         for match in re.findall(r"pids? (\d+)|nginx pid (\d+)", log()):
             for pid in match:
                 if pid:
-                    _kill_group(int(pid))
+                    nginx_tools.kill_group(int(pid))

@@ -101,15 +101,7 @@ class Stored:
 
     def __init__(self, mysql_url: str) -> None:
         params = parse_mysql_url(mysql_url)
-        self.conn = pymysql.connect(
-            host=params.host,
-            port=params.port,
-            user=params.user,
-            password=params.password,
-            database=params.database,
-            charset="utf8mb4",
-            autocommit=True,
-        )
+        self.conn = pymysql.connect(**params.pymysql_kwargs(), autocommit=True)
 
     def snapshot(self) -> tuple[Any, ...]:
         with self.conn.cursor() as cur:

@@ -12,6 +12,7 @@ import pymysql
 import pytest
 
 from storage.schema import ensure_database
+from storage.urls import parse_mysql_url
 
 OLD_USER_LOGIN = """
 CREATE TABLE user_login (
@@ -43,11 +44,7 @@ def old_database(mysql_url: str) -> Iterator[tuple[str, pymysql.Connection]]:
     parts = urlsplit(mysql_url)
     name = f"appdb_migrate_{os.getpid()}"
     conn = pymysql.connect(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 3306,
-        user=parts.username or "root",
-        password=parts.password or "",
-        autocommit=True,
+        **parse_mysql_url(mysql_url).connect_kwargs(with_database=False), autocommit=True
     )
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")

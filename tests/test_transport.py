@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.crc import key_slot
@@ -29,6 +30,15 @@ from tests.support.server_process import REPO_ROOT, free_port
 from tests.support.topologies import sync_client
 
 UID = 9_300_000_000  # far above the ids of accounts other tests register
+
+
+async def stored(store: RedisSessionStore, user_id: int, **attributes: Any) -> Session:
+    """A session holding ``attributes``, stored for ``user_id``."""
+    session = Session()
+    for name, value in attributes.items():
+        session[name] = value
+    await store.create(session, user_id=user_id)
+    return session
 
 
 @pytest.mark.parametrize(
@@ -134,9 +144,7 @@ async def test_a_stale_slot_map_is_corrected_by_moved(redis_cluster, redis_prefi
     transport = store.redis
     assert isinstance(transport, ClusterTransport)
     try:
-        session = Session()
-        session["x"] = 1
-        await store.create(session, user_id=UID + 1000)
+        session = await stored(store, UID + 1000, x=1)
         key = store.keys.session(session.locator)
         right = transport.node_for(key)
         wrong = next(a for a in set(transport.slot_owners()) if a != right)
@@ -161,9 +169,7 @@ async def test_a_migrating_slot_is_followed_with_ask_tryagain_then_moved(
     transport = store.redis
     assert isinstance(transport, ClusterTransport)
     user = UID + 2000
-    session = Session()
-    session["step"] = "before"
-    await store.create(session, user_id=user)
+    session = await stored(store, user, step="before")
     key, index = store.keys.session(session.locator), store.keys.user_index(user)
     source = transport.node_for(index)
     target = next(a for a in set(transport.slot_owners()) if a != source)
@@ -246,9 +252,7 @@ async def test_a_timed_out_increment_fails_and_is_never_sent_twice(redis_cluster
     )
     transport = store.redis
     assert isinstance(transport, ClusterTransport)
-    session = Session()
-    session["views"] = 0
-    await store.create(session, user_id=UID + 3000)
+    session = await stored(store, UID + 3000, views=0)
     key = store.keys.session(session.locator)
     proxy = SlowReplies(transport.node_for(key), delay=1.0)
     try:
@@ -279,9 +283,7 @@ async def test_sentinel_transport_confirms_the_primary_with_role(redis_sentinel,
     transport = store.redis
     assert isinstance(transport, SentinelTransport)
     try:
-        session = Session()
-        session["a"] = 1
-        await store.create(session, user_id=UID + 4000)
+        session = await stored(store, UID + 4000, a=1)
         [primary] = redis_sentinel.primaries()
         assert list(transport.nodes()) == [primary.address]
         assert transport.discoveries == 1
@@ -329,9 +331,7 @@ async def test_rediss_speaks_tls_with_auth(tls_redis):
             await asyncio.sleep(0.1)
     store = RedisSessionStore.from_url(url, SessionConfig(prefix="tls:"))
     try:
-        session = Session()
-        session["over"] = "tls"
-        await store.create(session, user_id=UID + 5000)
+        session = await stored(store, UID + 5000, over="tls")
         store.cache.invalidate(None)
         loaded = await store.load(session.locator)
         assert loaded is not None and loaded["over"] == "tls"

@@ -23,16 +23,11 @@ package, injected only because these test contexts bypass the page's CSP) for 0 
 
 from __future__ import annotations
 
-import grp
 import json
 import os
-import pwd
 import re
 import secrets
-import shutil
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -44,6 +39,7 @@ import axe_playwright_python
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from tests.support import nginx as nginx_tools
 from tests.support.server_process import REPO_ROOT, ServerProcess, free_port, start_server
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -98,13 +94,7 @@ class Nginx:
     prefix: Path
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
+        nginx_tools.stop(self.proc)
 
 
 @dataclass
@@ -125,40 +115,15 @@ class Stack:
 
 
 def _start_nginx(prefix: Path, upstream_ports: list[int]) -> Nginx:
-    nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not os.access(nginx_bin, os.X_OK):
+    nginx_bin = nginx_tools.nginx_binary()
+    if nginx_bin is None:
         pytest.fail("nginx is not installed: run scripts/ensure-nginx.sh (make test does)")
     prefix.mkdir(parents=True)
     port = free_port()
-    conf = prefix / "nginx.conf"
-    render = [
-        sys.executable,
-        str(REPO_ROOT / "deploy" / "render-nginx-conf.py"),
-        "--prefix",
-        str(prefix),
-        "--output",
-        str(conf),
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--static-root",
-        str(REPO_ROOT / "static"),
-        "--worker-processes",
-        "1",
-    ]
-    for upstream in upstream_ports:
-        render += ["--upstream", f"127.0.0.1:{upstream}"]
-    if os.geteuid() == 0:  # workers as the checkout's owner, as scripts/stack.sh does
-        owner = REPO_ROOT.stat()
-        user = f"{pwd.getpwuid(owner.st_uid).pw_name} {grp.getgrgid(owner.st_gid).gr_name}"
-        render += ["--user", user]
-    subprocess.run(render, check=True)
-    with (prefix / "nginx.out").open("wb") as log:
-        proc = subprocess.Popen(
-            [nginx_bin, "-e", "stderr", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    conf = nginx_tools.render_config(
+        prefix, listen_port=port, upstream_ports=upstream_ports, worker_processes=1
+    )
+    proc = nginx_tools.start(nginx_bin, prefix, conf, prefix / "nginx.out")
     nginx = Nginx(proc, f"http://127.0.0.1:{port}", prefix)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

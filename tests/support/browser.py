@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from tests.support.http import CookieTab, ssl_context
+from tests.support.http import CookieTab, WithCookies, ssl_context
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Response:
     body: bytes
 
 
-class Browser:
+class Browser(WithCookies):
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
         self._jar = http.cookiejar.CookieJar()  # one jar, whatever address is used
@@ -49,15 +49,6 @@ class Browser:
             del client.headers["Accept"]  # every request says what it accepts, or nothing
             self._clients[address] = client
         return self._clients[address]
-
-    @property
-    def cookies(self) -> CookieTab:
-        return self._cookies
-
-    @cookies.setter
-    def cookies(self, values: Mapping[str, str]) -> None:
-        self._cookies.clear()
-        self._cookies.update(values)
 
     async def aclose(self) -> None:
         for client in self._clients.values():

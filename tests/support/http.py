@@ -115,6 +115,21 @@ def set_cookies(response: httpx.Response) -> dict[str, dict[str, object]]:
     return found
 
 
+class WithCookies:
+    """``cookies``: a client's cookies for its site; assigning replaces them all."""
+
+    _cookies: CookieTab
+
+    @property
+    def cookies(self) -> CookieTab:
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, values: Mapping[str, str]) -> None:
+        self._cookies.clear()
+        self._cookies.update(values)
+
+
 class Headers(httpx.Headers):
     """httpx's headers, plus ``get_all`` (every value of a header, or None)."""
 
@@ -144,7 +159,7 @@ class Reply:
         return int(self.served_by.rsplit(":", 1)[-1])
 
 
-class Client:
+class Client(WithCookies):
     """Like a browser: keeps cookies, sends the XSRF token, prefers JSON by default.
 
     ``ca_file`` verifies HTTPS against that CA; ``source_ip`` picks the local address
@@ -170,15 +185,6 @@ class Client:
         self._http.headers.update({"Accept-Encoding": "identity", "Connection": "close"})
         self._cookies = CookieTab(self._http.cookies, base_url)
         self._cookies.update(cookies or {})
-
-    @property
-    def cookies(self) -> CookieTab:
-        return self._cookies
-
-    @cookies.setter
-    def cookies(self, values: Mapping[str, str]) -> None:
-        self._cookies.clear()
-        self._cookies.update(values)
 
     def request(
         self,

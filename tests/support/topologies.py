@@ -10,7 +10,7 @@ what is stored, whatever the topology.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -24,22 +24,22 @@ from sessions.transport import CLUSTER_SCHEME, SENTINEL_SCHEME, parse_topology_u
 TOPOLOGIES = ["single", "cluster", "sentinel"]
 
 
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
-    topology = Topology.start("cluster", tmp_path_factory.mktemp("redis-cluster"))
-    try:
-        yield topology
-    finally:
-        topology.stop()
+def _topology_fixture(kind: str) -> Callable[..., Iterator[Topology]]:
+    """A session fixture: a private Redis topology of ``kind``, stopped at the end."""
+
+    @pytest.fixture(scope="session")
+    def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+        topology = Topology.start(kind, tmp_path_factory.mktemp(f"redis-{kind}"))
+        try:
+            yield topology
+        finally:
+            topology.stop()
+
+    return running
 
 
-@pytest.fixture(scope="session")
-def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
-    topology = Topology.start("sentinel", tmp_path_factory.mktemp("redis-sentinel"))
-    try:
-        yield topology
-    finally:
-        topology.stop()
+redis_cluster = _topology_fixture("cluster")
+redis_sentinel = _topology_fixture("sentinel")
 
 
 def topology_url(request: pytest.FixtureRequest, name: str, single_url: str) -> str:
